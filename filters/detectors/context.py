@@ -1,0 +1,102 @@
+"""What surrounds a candidate: framing pieces for patterns and boundary checks for validators.
+
+Validators decide "is this a whole token?" by looking at the bytes next to a candidate. In
+canonical JSON a string's escapes put letters and hex digits there that stand for other
+characters: the ``n`` of ``\\n`` before ``john@x.com`` is a line break, not part of a word.
+Every check here is escape-aware, so the same rule works on plain text and on JSON. (In
+plain text a literal backslash-n is treated the same way, which is what a reader expects
+of a log line.)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ANY: Final = rb"(?s:.)"
+"""A lead or trail byte that may be anything (the scanner pads the buffer with ``\\n``)."""
+
+WHITESPACE: Final = rb"\t\n\x0b\x0c\r "
+"""ASCII whitespace as pattern text for a character class (spelled out because hyperscan
+and RE2 disagree on ``\\s``)."""
+WHITESPACE_BYTES: Final = frozenset(b"\t\n\x0b\x0c\r ")
+
+_BACKSLASH: Final = 0x5C
+_LOWER_U: Final = 0x75
+_PERCENT: Final = 0x25
+ALNUM: Final = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+DIGITS: Final = frozenset(b"0123456789")
+HEX: Final = frozenset(b"0123456789ABCDEFabcdef")
+
+
+def framed(token: bytes, trail: bytes, lead: bytes = ANY) -> bytes:
+    """A framed pattern: one ``lead`` byte, the ``token``, one ``trail`` byte."""
+    return lead + b"(?:" + token + b")" + trail
+
+
+def escape_span(buffer: bytes, index: int) -> tuple[int, int] | None:
+    """The ``[start, end)`` of the backslash escape that covers ``buffer[index]``, or None.
+
+    An escape is ``\\X`` (two bytes) or ``\\uXXXX`` (six). Whether a backslash starts an
+    escape depends on the run of backslashes it ends: ``\\\\n`` is an escaped backslash
+    followed by a plain ``n``.
+    """
+    last = buffer.rfind(b"\\", max(0, index - 5), index + 1)
+    if last < 0:
+        return None
+    first = last
+    while first > 0 and buffer[first - 1] == _BACKSLASH:
+        first -= 1
+    if (last - first) % 2 == 1:
+        # ``buffer[last]`` is the second half of an escaped backslash.
+        return (last - 1, last + 1) if index == last else None
+    is_unicode = last + 1 < len(buffer) and buffer[last + 1] == _LOWER_U
+    end = last + (6 if is_unicode else 2)
+    return (last, end) if index < end else None
+
+
+def is_escape_tail(buffer: bytes, index: int) -> bool:
+    """True when ``buffer[index]`` is a letter or hex digit inside an escape sequence."""
+    if buffer[index] == _BACKSLASH:
+        return False
+    span = escape_span(buffer, index)
+    return span is not None and span[0] < index
+
+
+def _is_percent_escape_end(buffer: bytes, index: int) -> bool:
+    """True when ``buffer[index]`` ends a URL percent escape (``%3D``)."""
+    return (
+        index >= 2
+        and buffer[index - 2] == _PERCENT
+        and buffer[index - 1] in HEX
+        and buffer[index] in HEX
+    )
+
+
+def continues_before(buffer: bytes, start: int, chars: frozenset[int] = ALNUM) -> bool:
+    """True when the byte before ``start`` belongs to ``chars`` and so would make the
+    candidate part of a longer token. Escape letters and percent escapes do not count."""
+    index = start - 1
+    if index < 0 or buffer[index] not in chars:
+        return False
+    return not (is_escape_tail(buffer, index) or _is_percent_escape_end(buffer, index))
+
+
+def continues_after(buffer: bytes, end: int, chars: frozenset[int] = ALNUM) -> bool:
+    """True when the byte at ``end`` belongs to ``chars`` (the token would go on)."""
+    return end < len(buffer) and buffer[end] in chars
+
+
+def dotted_continues_before(buffer: bytes, start: int, separators: bytes = b".") -> bool:
+    """True when the candidate is preceded by ``<digit><separator>``, i.e. it is the tail
+    of a longer dotted run such as ``1.2.3.4.5`` or a decimal fraction."""
+    return (
+        start >= 2
+        and buffer[start - 1] in separators
+        and buffer[start - 2] in DIGITS
+        and not is_escape_tail(buffer, start - 2)
+    )
+
+
+def dotted_continues_after(buffer: bytes, end: int, separators: bytes = b".") -> bool:
+    """True when the candidate is followed by ``<separator><digit>``."""
+    return end + 1 < len(buffer) and buffer[end] in separators and buffer[end + 1] in DIGITS

@@ -1,0 +1,118 @@
+"""Admin-written detectors: a name, a regular expression and a replacement.
+
+Patterns come from the settings file, so they are checked as strictly as a built-in: they
+must compile in a linear-time engine (RE2, and hyperscan where it is available: no
+backreferences, no lookaround, no possessive quantifiers), match at least one character,
+and stay in ASCII (use ``\\xHH`` escapes for other bytes). They are not anchored: a
+document is scanned as one joined buffer, so ``^`` and ``$`` would not mean "start of
+value" and are refused. Error messages name the problem, never the pattern text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import re2
+
+from filters.detectors.base import Detector, Span
+from filters.detectors.context import ANY, framed
+
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised on ARM
+    hyperscan = None
+
+_HYPERSCAN_POSITION: Final = re.compile(r"\s+at index \d+|'[^']*'")
+
+
+def _accept(buffer: bytes, start: int, end: int) -> list[Span]:
+    """Custom patterns are exact already: the match is the hit."""
+    return [(start, end)]
+
+
+def _has_anchor(pattern: str) -> bool:
+    """True when ``^``, ``$``, ``\\A``, ``\\z`` or ``\\Z`` occurs outside a class."""
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            if not in_class and pattern[index + 1 : index + 2] in ("A", "z", "Z"):
+                return True
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # "]" right after "[" or "[^" is a literal, not the end of the class.
+            index += 2 if pattern[index + 1 : index + 2] == "^" else 1
+            if pattern[index : index + 1] == "]":
+                index += 1
+            continue
+        elif char in "^$":
+            return True
+        index += 1
+    return False
+
+
+def _re2_problem(pattern: bytes, ignore_case: bool) -> str | None:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print the pattern to stderr
+    options.encoding = re2.Options.Encoding.LATIN1
+    options.case_sensitive = not ignore_case
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as error:
+        text = error.args[0] if error.args else b""
+        reason = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        return reason.split(":", 1)[0] or "not accepted by RE2"
+    if compiled.fullmatch(b"") is not None:
+        return "matches the empty string"
+    return None
+
+
+def _hyperscan_problem(expression: bytes, ignore_case: bool) -> str | None:
+    if hyperscan is None:
+        return None
+    flags = hyperscan.HS_FLAG_SOM_LEFTMOST | (hyperscan.HS_FLAG_CASELESS if ignore_case else 0)
+    try:
+        hyperscan.Database().compile(expressions=[expression], ids=[0], flags=[flags])
+    except hyperscan.error as error:
+        return _HYPERSCAN_POSITION.sub("", str(error)).rstrip(". ") or "not accepted"
+    return None
+
+
+def custom_detector(name: str, pattern: str, replacement: str, ignore_case: bool) -> Detector:
+    """A detector for an admin's pattern. Raises ``ValueError`` with a short reason when
+    the pattern cannot run in linear time or is otherwise unusable."""
+    if not name:
+        raise ValueError("custom detector: the name must not be empty")
+    problem = _pattern_problem(pattern, ignore_case)
+    if problem is not None:
+        raise ValueError(f"custom detector {name!r}: pattern {problem}")
+    return Detector(
+        name=name,
+        patterns=(framed(pattern.encode("ascii"), trail=ANY),),
+        validate=_accept,
+        replacement=replacement,
+        caseless=ignore_case,
+        description="custom pattern",
+    )
+
+
+def _pattern_problem(pattern: str, ignore_case: bool) -> str | None:
+    if not pattern:
+        return "is empty"
+    if not pattern.isascii():
+        return "must be ASCII (write other bytes as \\xHH escapes)"
+    if _has_anchor(pattern):
+        return "must not use anchors (^, $, \\A, \\z): values are scanned in a joined buffer"
+    encoded = pattern.encode("ascii")
+    problem = _re2_problem(encoded, ignore_case)
+    if problem is not None:
+        return f"is not accepted by RE2: {problem}"
+    problem = _hyperscan_problem(framed(encoded, trail=ANY), ignore_case)
+    if problem is not None:
+        return f"is not accepted by hyperscan: {problem}"
+    return None

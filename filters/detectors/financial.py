@@ -1,0 +1,219 @@
+"""Financial identifiers: payment card numbers, IBANs and US social security numbers."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from filters.detectors import replacements
+from filters.detectors.base import Detector, Span
+from filters.detectors.context import (
+    ALNUM,
+    continues_before,
+    dotted_continues_after,
+    dotted_continues_before,
+    framed,
+)
+
+_LETTERS: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+# --- payment cards ----------------------------------------------------------------------
+
+_16_TO_19: Final = (16, 17, 18, 19)
+_14_TO_19: Final = (14, 15, 16, 17, 18, 19)
+_13_TO_19: Final = (13, 14, 15, 16, 17, 18, 19)
+
+# (lowest prefix, highest prefix, card lengths): IIN ranges of the major brands. All
+# prefixes of one entry have the same number of digits.
+_CARD_BRANDS: Final = (
+    (4, 4, (13, 16, 19)),  # Visa
+    (51, 55, (16,)),  # Mastercard
+    (2221, 2720, (16,)),  # Mastercard 2-series
+    (34, 34, (15,)),  # American Express
+    (37, 37, (15,)),  # American Express
+    (6011, 6011, _16_TO_19),  # Discover
+    (644, 649, _16_TO_19),  # Discover
+    (65, 65, _16_TO_19),  # Discover, RuPay
+    (300, 305, _14_TO_19),  # Diners Club
+    (3095, 3095, _14_TO_19),  # Diners Club
+    (36, 36, _14_TO_19),  # Diners Club International
+    (38, 39, _14_TO_19),  # Diners Club
+    (3528, 3589, _16_TO_19),  # JCB
+    (62, 62, _16_TO_19),  # UnionPay
+    (81, 82, (16,)),  # UnionPay, RuPay
+    (2200, 2204, _16_TO_19),  # Mir
+    (50, 50, _13_TO_19),  # Maestro
+    (56, 69, _13_TO_19),  # Maestro and the other 5x/6x debit ranges
+    (508, 508, (16,)),  # RuPay
+    (9792, 9792, (16,)),  # Troy
+)
+_CARD_BRANDS_BY_PREFIX_SIZE: Final = tuple(
+    (len(str(low)), low, high, frozenset(lengths)) for low, high, lengths in _CARD_BRANDS
+)
+
+# One run of 13-19 digits, or groups as printed: 4-4-4-4, 4-6-5 (Amex), 4-6-4 (Diners),
+# 4-4-4-4-3 ... (one pattern: each pattern without a literal is a pass over every byte).
+_CARD_PATTERN: Final = framed(
+    rb"[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{3,6}){2,4}", trail=rb"[^0-9]", lead=rb"[^0-9]"
+)
+_DIGIT_GROUP: Final = re.compile(rb"[0-9]+")
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn (mod 10) checksum of a digit string."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    """A 13-19 digit string with a known brand prefix and length, and a valid Luhn sum."""
+    length = len(digits)
+    for prefix_size, low, high, lengths in _CARD_BRANDS_BY_PREFIX_SIZE:
+        if length in lengths and low <= int(digits[:prefix_size]) <= high:
+            return luhn_valid(digits)
+    return False
+
+
+def _card_groups(token: bytes) -> list[tuple[int, int]] | None:
+    """The digit groups of a candidate, or None when its layout is not a card's (mixed
+    separators, or groups too short to be how anyone prints a card number)."""
+    separators = set(token.translate(None, b"0123456789"))
+    if len(separators) > 1:
+        return None
+    groups = [match.span() for match in _DIGIT_GROUP.finditer(token)]
+    if len(groups) > 1 and any(end - start < 3 for start, end in groups[:-1]):
+        return None
+    return groups
+
+
+def _validate_card(buffer: bytes, start: int, end: int) -> list[Span]:
+    # Next to a letter the digits belong to an id or hash (``a4111...``), and after
+    # ``<digit>.`` they are a decimal fraction or part of a dotted run.
+    if continues_before(buffer, start, _LETTERS) or buffer[end] in _LETTERS:
+        return []
+    if dotted_continues_before(buffer, start):
+        return []
+    token = buffer[start:end]
+    groups = _card_groups(token)
+    if groups is None:
+        return []
+    # The candidate is as long as the pattern allows; a card followed or preceded by
+    # another digit group ("4111 1111 1111 1111 2024") is found among its group runs.
+    for first in range(len(groups)):
+        for last in range(len(groups) - 1, first - 1, -1):
+            low, high = groups[first][0], groups[last][1]
+            digits = token[low:high].translate(None, b" -").decode("ascii")
+            if 13 <= len(digits) <= 19 and is_card_number(digits):
+                return [(start + low, start + high)]
+    return []
+
+
+def card() -> Detector:
+    """Payment card numbers of all major brands (IIN prefix + length + Luhn), written as
+    one digit run or in groups separated by single spaces or dashes."""
+    return Detector(
+        name="card",
+        patterns=(_CARD_PATTERN,),
+        validate=_validate_card,
+        replacement=replacements.CARD,
+        description="payment card numbers (brand prefix, length, Luhn)",
+    )
+
+
+# --- IBAN -------------------------------------------------------------------------------
+
+# ISO 13616 lengths per country (SWIFT IBAN registry).
+IBAN_LENGTHS: Final = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24,
+    "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
+    "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27,
+    "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
+    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27,
+    "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24, "PL": 28,
+    "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31,
+    "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+
+# The country code must be upper case: lower-case hex ids ("ab12cdef...") would otherwise
+# be candidates by the hundred in a telemetry batch.
+_IBAN_PATTERN: Final = framed(
+    # Electronic form (DE89370400440532013000) or print form in groups of four
+    # (DE89 3704 0044 0532 0130 00).
+    rb"[A-Z]{2}[0-9]{2}[A-Za-z0-9]{11,30}"
+    rb"|[A-Z]{2}[0-9]{2}(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?",
+    trail=rb"[^A-Za-z0-9]",
+)
+
+
+def iban_valid(text: str) -> bool:
+    """Country length and ISO 7064 mod-97 check of a compact, upper-case IBAN."""
+    if IBAN_LENGTHS.get(text[:2]) != len(text) or not text[2:4].isdigit():
+        return False
+    rearranged = text[4:] + text[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _validate_iban(buffer: bytes, start: int, end: int) -> list[Span]:
+    if continues_before(buffer, start):
+        return []
+    compact = buffer[start:end].replace(b" ", b"").upper().decode("ascii")
+    if not compact.isalnum() or not iban_valid(compact):
+        return []
+    return [(start, end)]
+
+
+def iban() -> Detector:
+    """International bank account numbers, compact or printed in groups of four, checked
+    against the per-country length and the mod-97 check digits. The country code must be
+    upper case as printed (``DE89...``, not ``de89...``)."""
+    return Detector(
+        name="iban",
+        patterns=(_IBAN_PATTERN,),
+        validate=_validate_iban,
+        replacement=replacements.IBAN,
+        description="IBANs (country length, mod-97)",
+    )
+
+
+# --- US social security numbers ---------------------------------------------------------
+
+_SSN_PATTERN: Final = framed(
+    rb"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
+    trail=rb"[^0-9]",
+    lead=rb"[^0-9]",
+)
+
+
+def _validate_ssn(buffer: bytes, start: int, end: int) -> list[Span]:
+    if continues_before(buffer, start, ALNUM) or buffer[end] in _LETTERS:
+        return []
+    if dotted_continues_before(buffer, start, b".-/+") or buffer[start - 1] == 0x2B:
+        return []
+    if dotted_continues_after(buffer, end, b".-/"):
+        return []
+    area = buffer[start : start + 3]
+    group = buffer[start + 4 : start + 6]
+    serial = buffer[end - 4 : end]
+    if area in (b"000", b"666") or area >= b"900" or group == b"00" or serial == b"0000":
+        return []
+    return [(start, end)]
+
+
+def ssn() -> Detector:
+    """US social security numbers ``AAA-GG-SSSS`` (dashes or spaces), without the
+    never-issued areas 000, 666 and 900-999, group 00 or serial 0000."""
+    return Detector(
+        name="ssn",
+        patterns=(_SSN_PATTERN,),
+        validate=_validate_ssn,
+        replacement=replacements.SSN,
+        description="US social security numbers",
+    )

@@ -1,0 +1,273 @@
+"""Network identifiers: IP and MAC addresses, URL credentials, sensitive query values."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from typing import Final
+
+from filters.detectors import replacements
+from filters.detectors.base import Detector, Span
+from filters.detectors.context import (
+    ALNUM,
+    HEX,
+    WHITESPACE,
+    WHITESPACE_BYTES,
+    continues_before,
+    dotted_continues_after,
+    framed,
+    is_escape_tail,
+)
+
+
+def literal(text: bytes) -> bytes:
+    """``text`` as a pattern that matches it literally in hyperscan and RE2 alike."""
+    return b"".join(bytes((byte,)) if byte in ALNUM else b"\\x%02x" % byte for byte in text)
+
+
+# --- IPv4 -------------------------------------------------------------------------------
+
+_IPV4_PATTERN: Final = framed(
+    rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
+    trail=rb"[^0-9]",
+    lead=rb"[^0-9.]",
+)
+_VERSION_WORD: Final = re.compile(rb"(?:version|ver\.?)[ :=]{0,2}$", re.IGNORECASE)
+_PRODUCT_CHARS: Final = ALNUM | frozenset(b"_.-")
+_NOT_PERSONAL_V4: Final = frozenset({"0.0.0.0", "255.255.255.255"})
+
+
+def _after_product_slash(buffer: bytes, slash: int) -> bool:
+    """True for ``Chrome/`` style product tokens (a word starting with a letter, itself
+    not a path segment or URL authority): what follows the slash is a version."""
+    start = slash
+    while start > 0 and buffer[start - 1] in _PRODUCT_CHARS:
+        start -= 1
+    word = buffer[start:slash]
+    return bool(word) and word[:1].isalpha() and buffer[start - 1 : start] not in (b"/", b":")
+
+
+def looks_like_version(buffer: bytes, start: int) -> bool:
+    """True when the dotted number at ``start`` reads as a version: ``v1.2.3.4``,
+    ``version 1.2.3.4``, ``Chrome/1.2.3.4``."""
+    before = buffer[start - 1]
+    if before in b"vV" and not is_escape_tail(buffer, start - 1):
+        return True
+    if before == 0x2F:  # "/"
+        return _after_product_slash(buffer, start - 1)
+    return _VERSION_WORD.search(buffer, max(0, start - 10), start) is not None
+
+
+def ipv4_address(buffer: bytes, start: int, end: int) -> ipaddress.IPv4Address | None:
+    """The address a dotted-quad candidate spells, or None when it is not one: octets
+    over 255 or with leading zeros, a longer dotted run (``10.0.19041.1``, ``1.2.3.4.5``)
+    or a version. Shared with the organization detector's CIDR check."""
+    if dotted_continues_after(buffer, end) or looks_like_version(buffer, start):
+        return None
+    text = buffer[start:end].decode("ascii")
+    if any(len(octet) > 1 and octet[0] == "0" for octet in text.split(".")):
+        return None
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        return None
+
+
+def _validate_ipv4(buffer: bytes, start: int, end: int) -> list[Span]:
+    address = ipv4_address(buffer, start, end)
+    if address is None or address.is_loopback or str(address) in _NOT_PERSONAL_V4:
+        return []
+    return [(start, end)]
+
+
+def ipv4() -> Detector:
+    """IPv4 addresses, except ``0.0.0.0``, loopback, the broadcast address and version
+    numbers that happen to have four parts."""
+    return Detector(
+        name="ipv4",
+        patterns=(_IPV4_PATTERN,),
+        validate=_validate_ipv4,
+        replacement=replacements.IP,
+        description="IPv4 addresses",
+    )
+
+
+# --- IPv6 -------------------------------------------------------------------------------
+
+_H16: Final = rb"[0-9a-f]{1,4}"
+_V4_TAIL: Final = rb"(?:\.[0-9]{1,3}){3}"
+_ZONE: Final = rb"(?:%[0-9a-z_-]{1,32})?"
+_IPV6_TRAIL: Final = rb"[^0-9a-z:%]"
+IPV6_PATTERNS: Final = (
+    # Compressed: fe80::1, 2001:db8::8a2e:370:7334, ::ffff:192.0.2.1, fe80::1%eth0.
+    framed(
+        rb"(?:" + _H16 + rb"(?::" + _H16 + rb"){0,6})?::(?:" + _H16 + rb"(?::" + _H16
+        + rb"){0,6})?(?:" + _V4_TAIL + rb")?" + _ZONE,
+        trail=_IPV6_TRAIL,
+    ),
+    # Full eight groups, or six groups and an IPv4 tail.
+    framed(
+        _H16 + rb"(?::" + _H16 + rb"){5}(?::" + _H16 + rb":" + _H16 + rb"|:[0-9]{1,3}"
+        + _V4_TAIL + rb")" + _ZONE,
+        trail=_IPV6_TRAIL,
+    ),
+)  # fmt: skip
+_BEFORE_IPV6: Final = ALNUM | frozenset(b":.")
+
+
+def ipv6_address(buffer: bytes, start: int, end: int) -> ipaddress.IPv6Address | None:
+    """The address an IPv6 candidate spells (zone id dropped), or None: invalid text, a
+    word before it (``Foo::bad``), or no decimal digit at all (``dead::beef``, C++
+    ``a::b``). Shared with the organization detector's CIDR check."""
+    if continues_before(buffer, start, _BEFORE_IPV6):
+        return None
+    text = buffer[start:end].split(b"%", 1)[0].decode("ascii")
+    if not any(char.isdigit() for char in text):
+        return None
+    try:
+        return ipaddress.IPv6Address(text)
+    except ValueError:
+        return None
+
+
+def _is_personal_v6(address: ipaddress.IPv6Address) -> bool:
+    if address.is_unspecified or address.is_loopback:
+        return False
+    mapped = address.ipv4_mapped
+    return mapped is None or not (mapped.is_loopback or mapped.is_unspecified)
+
+
+def _validate_ipv6(buffer: bytes, start: int, end: int) -> list[Span]:
+    address = ipv6_address(buffer, start, end)
+    if address is None or not _is_personal_v6(address):
+        return []
+    return [(start, end)]
+
+
+def ipv6() -> Detector:
+    """IPv6 addresses in every textual form (compressed, IPv4-mapped, with a zone id),
+    except ``::`` and ``::1``. Times, MAC addresses, C++ scopes and hex codes do not
+    parse as addresses or lack the ``::``/eight groups the candidate patterns need."""
+    return Detector(
+        name="ipv6",
+        patterns=IPV6_PATTERNS,
+        validate=_validate_ipv6,
+        replacement=replacements.IP,
+        caseless=True,
+        description="IPv6 addresses",
+    )
+
+
+# --- MAC --------------------------------------------------------------------------------
+
+_MAC_PATTERNS: Final = (
+    # Colon or dash form; the validator requires one separator throughout.
+    framed(rb"[0-9a-f]{2}[:-][0-9a-f]{2}(?:[:-][0-9a-f]{2}){4}", trail=rb"[^0-9a-z:-]"),
+    # Cisco form.
+    framed(rb"[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}", trail=rb"[^0-9a-z]"),
+)
+_NOT_PERSONAL_MAC: Final = frozenset({"000000000000", "ffffffffffff"})
+
+
+def _validate_mac(buffer: bytes, start: int, end: int) -> list[Span]:
+    if continues_before(buffer, start):
+        return []
+    # Part of a longer run of groups (an IPv6 address written with two-digit groups).
+    if buffer[start - 1] in b":-." and buffer[start - 2] in HEX:
+        return []
+    if buffer[end] in b":-." and buffer[end + 1] in HEX:
+        return []
+    token = buffer[start:end]
+    if token[2] in b":-" and token.count(token[2]) != 5:
+        return []  # mixed separators
+    digits = token.translate(None, b":-.").lower().decode("ascii")
+    return [] if digits in _NOT_PERSONAL_MAC else [(start, end)]
+
+
+def mac() -> Detector:
+    """MAC addresses: ``00:1a:2b:3c:4d:5e``, ``00-1A-2B-3C-4D-5E``, ``001a.2b3c.4d5e``."""
+    return Detector(
+        name="mac",
+        patterns=_MAC_PATTERNS,
+        validate=_validate_mac,
+        replacement=replacements.MAC,
+        caseless=True,
+        description="MAC addresses",
+    )
+
+
+# --- URL userinfo -----------------------------------------------------------------------
+
+# The candidate is "://userinfo@" and its lead byte is the last character of the scheme.
+_USERINFO_PATTERN: Final = framed(
+    rb"://[^/?#@" + WHITESPACE + rb"\"'<>\\]+@",
+    trail=rb"[^@/?#" + WHITESPACE + rb"\"'<>\\]",
+    lead=rb"[a-z0-9+.-]",
+)
+
+
+def _validate_userinfo(buffer: bytes, start: int, end: int) -> list[Span]:
+    userinfo_start = start + 3  # after "://"
+    userinfo_end = end - 1  # the "@"
+    return [(userinfo_start, userinfo_end)] if userinfo_start < userinfo_end else []
+
+
+def url_userinfo() -> Detector:
+    """The ``user:password`` part of ``scheme://user:password@host``; the scheme and
+    host stay."""
+    return Detector(
+        name="url_userinfo",
+        patterns=(_USERINFO_PATTERN,),
+        validate=_validate_userinfo,
+        replacement=replacements.USERINFO,
+        caseless=True,
+        description="credentials in URLs",
+    )
+
+
+# --- sensitive query parameters ---------------------------------------------------------
+
+DEFAULT_SENSITIVE_QUERY_PARAMS: Final = (
+    "token", "access_token", "refresh_token", "id_token", "auth_token", "password",
+    "passwd", "pwd", "secret", "client_secret", "api_key", "apikey", "api-key", "key",
+    "sig", "signature", "auth", "authorization", "session", "sessionid", "session_id",
+    "sid", "code", "email", "jwt", "x-amz-signature", "x-amz-credential",
+    "x-amz-security-token",
+)  # fmt: skip
+_QUERY_VALUE_END: Final = rb"&#;" + WHITESPACE + rb"\"'<>\\"
+_QUERY_VALUE: Final = re.compile(rb"[^" + _QUERY_VALUE_END + rb"]*")
+_BAD_NAME_BYTES: Final = frozenset(b"=&#;?") | WHITESPACE_BYTES
+
+
+def _validate_query_value(buffer: bytes, start: int, end: int) -> list[Span]:
+    # The candidate is "name=" (the pattern stops there: matching the value too made
+    # hyperscan's start-of-match tracking cost more); the value runs to a delimiter.
+    value_end = _QUERY_VALUE.match(buffer, end).end()
+    if replacements.is_replacement(buffer[end:value_end]):
+        return []
+    return [(end, value_end)] if end < value_end else []
+
+
+def sensitive_query_params(
+    names: Sequence[str] = DEFAULT_SENSITIVE_QUERY_PARAMS,
+) -> Detector:
+    """The values of sensitive parameters in query strings (``?token=abc&x=1`` becomes
+    ``?token=[redacted]&x=1``); names are matched case-insensitively."""
+    encoded = [name.encode() for name in names]
+    if not encoded or any(not name or _BAD_NAME_BYTES & set(name) for name in encoded):
+        raise ValueError("query parameter names must be non-empty and free of = & # ; ?")
+    alternation = b"|".join(literal(name) for name in encoded)
+    pattern = framed(
+        rb"(?:" + alternation + rb")=",
+        trail=rb"[^" + _QUERY_VALUE_END + rb"]",
+        lead=rb"[?&;]",
+    )
+    return Detector(
+        name="sensitive_query_params",
+        patterns=(pattern,),
+        validate=_validate_query_value,
+        replacement=replacements.REDACTED,
+        caseless=True,
+        description="values of sensitive query parameters",
+    )

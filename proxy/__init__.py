@@ -1,0 +1,1 @@
+"""scrubgate's I/O side: settings, CLI, HTTP server, codecs, forwarding, metrics."""

@@ -1,0 +1,216 @@
+"""``scrubgate run | check | scrub | demo | version``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+from filters.outcome import Outcome, PayloadError
+from proxy.codecs.base import AttachmentMode, CodecContext, CodecLimits
+from proxy.codecs.detect import detect_format
+from proxy.codecs.encoding import decode_content, encode_content
+from proxy.codecs.registry import scrub_body
+from proxy.settings import LoadedSettings, Route, SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.handler(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scrubgate", description="Telemetry scrubbing proxy.")
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", help="serve the listeners of a settings file")
+    run.add_argument("--config", required=True, help="settings file (YAML)")
+    _logging_options(run)
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate a settings file by compiling it")
+    check.add_argument("--config", required=True)
+    check.set_defaults(handler=_check)
+
+    scrub = commands.add_parser("scrub", help="scrub one request body as a route would")
+    scrub.add_argument("--config", required=True)
+    scrub.add_argument("--route", required=True, help="route name from the settings file")
+    scrub.add_argument(
+        "--content-type", default=None, help="Content-Type of the body (default: sniffed)"
+    )
+    scrub.add_argument(
+        "--content-encoding", default=None, help="Content-Encoding of the body, if compressed"
+    )
+    scrub.add_argument(
+        "--explain", action="store_true", help="print rule hits (ids, paths, counts) to stderr"
+    )
+    scrub.add_argument("input", nargs="?", default="-", help="body file, or - for standard input")
+    scrub.set_defaults(handler=_scrub)
+
+    demo = commands.add_parser("demo", help="run the proxy with a local sink and show before/after")
+    demo.add_argument("--config", default="config.example.yaml")
+    demo.add_argument("--once", action="store_true", help="exit after sending the sample requests")
+    _logging_options(demo)
+    demo.set_defaults(handler=_demo)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(handler=_version)
+    return parser
+
+
+def _logging_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+
+
+def _load(path: str) -> LoadedSettings | None:
+    try:
+        return load_settings(path)
+    except SettingsError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return 1
+    print(settings.summary())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from proxy.server import ScrubgateServer
+    from proxy.state import SettingsHolder
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        holder = SettingsHolder(args.config)
+    except SettingsError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    asyncio.run(ScrubgateServer(holder).run_forever())
+    return 0
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return 1
+    route = settings.route(args.route)
+    if route is None:
+        known = ", ".join(route.name for route in settings.routes)
+        print(f"unknown route {args.route!r} (routes: {known})", file=sys.stderr)
+        return 1
+    body = sys.stdin.buffer.read() if args.input == "-" else Path(args.input).read_bytes()
+    if route.mode in ("drop", "block"):
+        print(
+            f"route {route.name!r} is in mode {route.mode}: nothing would be sent", file=sys.stderr
+        )
+        return 0
+    if route.mode == "forward":
+        print(
+            f"route {route.name!r} is in mode forward: the body would be sent unchanged",
+            file=sys.stderr,
+        )
+        sys.stdout.buffer.write(body)
+        return 0
+    try:
+        scrubbed, outcome = scrub_request_body(
+            settings, route, body, args.content_type, args.content_encoding
+        )
+    except PayloadError as error:
+        print(f"cannot scrub the input: {error}", file=sys.stderr)
+        return 1
+    if scrubbed is None:
+        print("every event was dropped: nothing would be sent", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(scrubbed)
+    if args.explain:
+        _explain(outcome)
+    return 0
+
+
+def scrub_request_body(
+    settings: LoadedSettings,
+    route: Route,
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None = None,
+    *,
+    explain: bool = True,
+) -> tuple[bytes | None, Outcome]:
+    """Scrub a body exactly as the route would before forwarding (``None``: all dropped)."""
+    assert route.plan is not None
+    plan = route.plan
+    limits = settings.limits
+    codec_limits = CodecLimits(
+        limits.max_body_bytes, limits.max_decoded_bytes, limits.max_ratio, limits.max_parts
+    )
+    ctx = CodecContext(
+        scrub=lambda document, events: plan.scrub(document, events, explain=explain),
+        scrub_text=plan.scrub_text,
+        content_type=content_type or "",
+        path=route.path_prefix,
+        limits=codec_limits,
+        attachments=AttachmentMode(route.attachments),
+    )
+    decoded, layers = decode_content(body, content_encoding, codec_limits)
+    body_format = (
+        route.format
+        if route.format != "auto"
+        else detect_format(content_type, route.path_prefix, decoded[:512])
+    )
+    result = scrub_body(body_format, decoded, ctx)
+    if result.empty:
+        return None, result.outcome
+    return encode_content(result.body, layers), result.outcome
+
+
+def _explain(outcome: Outcome) -> None:
+    changes = Counter(outcome.changes or [])
+    for (rule, path), count in sorted(changes.items()):
+        print(f"{rule}\t{path}\t{count}", file=sys.stderr)
+    for detector, count in sorted(outcome.detector_hits.items()):
+        print(f"detector {detector}\t{count}", file=sys.stderr)
+    dropped = outcome.events_in - outcome.events_out
+    print(
+        f"events: {outcome.events_in} in, {outcome.events_out} out, {dropped} dropped",
+        file=sys.stderr,
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from proxy.demo import run_demo
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return asyncio.run(run_demo(args.config, once=args.once))
+
+
+def _version(_args: argparse.Namespace) -> int:
+    try:
+        version = metadata.version("scrubgate")
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    print(f"scrubgate {version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Named text fields (form pairs, query pairs, multipart text parts) as one document.
+
+A list of ``(name, text)`` fields becomes a dict, in first-seen order:
+
+* a name seen once maps to its value, a name seen more than once to the list of its values
+  (in order), so ``a=1&b=2&a=3`` is ``{"a": ["1", "3"], "b": "2"}``;
+* a value that is a JSON object or array, as text or as base64 / base64url of JSON (what
+  Mixpanel's ``data=eyJ...`` and Snowplow's ``cx=`` carry), is decoded to that JSON value
+  so rules see its structure; every other value stays a string.
+
+``FieldLayout`` remembers each field's position and how its text was encoded, so the
+scrubbed document is written back in the original order and the original encoding (same
+base64 alphabet and padding). A name the engine removed disappears; a name it added is
+appended as text.
+
+The events path is ``"<name>[*]"`` when a decoded field is a non-empty list of objects
+(a batch of events, as Mixpanel sends), else ``None`` (the fields are one event).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import orjson
+
+from proxy.codecs.json_parse import looks_like_json_container
+
+_SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BASE64_STANDARD = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_BASE64_URLSAFE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_MIN_BASE64_LENGTH = 4  # "e30=" is the shortest JSON container ({}) in base64
+
+
+class FieldKind(Enum):
+    TEXT = "text"
+    JSON = "json"
+    BASE64_JSON = "base64-json"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEncoding:
+    """How a field's text carried its value."""
+
+    kind: FieldKind = FieldKind.TEXT
+    urlsafe: bool = False
+    padded: bool = True
+
+
+TEXT = FieldEncoding()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSlot:
+    """One field as it appeared: its position among the fields (-1 for a field the engine
+    added), its name, which occurrence of that name it was, how it was encoded, and its
+    original text and decoded value (to tell "unchanged")."""
+
+    index: int
+    name: str
+    occurrence: int
+    encoding: FieldEncoding
+    original: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldOutput:
+    """A field to write back: ``changed`` is false when the value is what it was, so a
+    writer can emit the original bytes untouched."""
+
+    slot: FieldSlot
+    text: str
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldLayout:
+    slots: tuple[FieldSlot, ...]
+    repeated: frozenset[str]
+
+
+def fields_to_document(
+    fields: list[tuple[str, str]], *, prefer_urlsafe: bool = False
+) -> tuple[dict[str, Any], FieldLayout]:
+    """Build the document and the layout for ``fields`` (see the module docstring).
+
+    ``prefer_urlsafe`` picks the base64 alphabet for re-encoding when a value used none
+    of the characters that tell the two apart (query strings favour base64url).
+    """
+    counts: dict[str, int] = {}
+    for name, _ in fields:
+        counts[name] = counts.get(name, 0) + 1
+    repeated = frozenset(name for name, count in counts.items() if count > 1)
+    document: dict[str, Any] = {}
+    slots: list[FieldSlot] = []
+    seen: dict[str, int] = {}
+    for index, (name, text) in enumerate(fields):
+        value, encoding = decode_field_value(text, prefer_urlsafe=prefer_urlsafe)
+        occurrence = seen.get(name, 0)
+        seen[name] = occurrence + 1
+        if name in repeated:
+            document.setdefault(name, []).append(value)
+        else:
+            document[name] = value
+        slots.append(FieldSlot(index, name, occurrence, encoding, text, value))
+    return document, FieldLayout(tuple(slots), repeated)
+
+
+def document_to_fields(document: Any, layout: FieldLayout) -> list[FieldOutput]:
+    """The scrubbed fields in their original order, each with its new text.
+
+    Fields the engine added come last as new slots with text encoding.
+    """
+    if not isinstance(document, dict):
+        return []
+    fields: list[FieldOutput] = []
+    for slot in layout.slots:
+        if slot.name not in document:
+            continue
+        value = document[slot.name]
+        if slot.name in layout.repeated:
+            if not isinstance(value, list) or slot.occurrence >= len(value):
+                continue
+            value = value[slot.occurrence]
+        fields.append(_output(slot, value))
+    known = {slot.name for slot in layout.slots}
+    for name, value in document.items():
+        if name not in known:
+            added = FieldSlot(-1, name, 0, TEXT, "", None)
+            fields.append(FieldOutput(added, encode_field_value(value, TEXT), changed=True))
+    return fields
+
+
+def _output(slot: FieldSlot, value: Any) -> FieldOutput:
+    # Comparing types too keeps a rule that turned "1" into 1 from counting as unchanged.
+    if type(value) is type(slot.value) and value == slot.value:
+        return FieldOutput(slot, slot.original, changed=False)
+    return FieldOutput(slot, encode_field_value(value, slot.encoding), changed=True)
+
+
+def events_path_of_fields(document: dict[str, Any], layout: FieldLayout) -> str | None:
+    """``"<name>[*]"`` for the first decoded field holding a list of objects, else None."""
+    for slot in layout.slots:
+        if slot.encoding.kind is FieldKind.TEXT or slot.name in layout.repeated:
+            continue
+        value = document.get(slot.name)
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(item, dict) for item in value)
+            and _SIMPLE_NAME.fullmatch(slot.name)
+        ):
+            return f"{slot.name}[*]"
+    return None
+
+
+def decode_field_value(text: str, *, prefer_urlsafe: bool = False) -> tuple[Any, FieldEncoding]:
+    """A field's value and how it was encoded: JSON text, base64(url) JSON, or text."""
+    if looks_like_json_container(text):
+        value = _parse_container(text.encode())
+        if value is not None:
+            return value, FieldEncoding(FieldKind.JSON)
+    decoded = _decode_base64_json(text, prefer_urlsafe=prefer_urlsafe)
+    if decoded is not None:
+        return decoded
+    return text, TEXT
+
+
+def encode_field_value(value: Any, encoding: FieldEncoding) -> str:
+    """Write a (scrubbed) value back as text in ``encoding``."""
+    if encoding.kind is FieldKind.TEXT:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        return orjson.dumps(value).decode()
+    data = orjson.dumps(value)
+    if encoding.kind is FieldKind.JSON:
+        return data.decode()
+    encoded = base64.urlsafe_b64encode(data) if encoding.urlsafe else base64.b64encode(data)
+    text = encoded.decode("ascii")
+    return text if encoding.padded else text.rstrip("=")
+
+
+def _decode_base64_json(text: str, *, prefer_urlsafe: bool) -> tuple[Any, FieldEncoding] | None:
+    # A '+' that the client did not percent-encode arrives as a space in form decoding.
+    candidate = text.replace(" ", "+") if " " in text else text
+    if len(candidate) < _MIN_BASE64_LENGTH:
+        return None
+    standard = _BASE64_STANDARD.fullmatch(candidate) is not None
+    urlsafe = _BASE64_URLSAFE.fullmatch(candidate) is not None
+    if not standard and not urlsafe:
+        return None
+    use_urlsafe = urlsafe and (not standard or prefer_urlsafe)
+    padded = candidate.endswith("=") or (len(candidate) % 4 == 0 and not use_urlsafe)
+    unpadded = candidate.rstrip("=")
+    try:
+        raw = base64.b64decode(
+            unpadded + "=" * (-len(unpadded) % 4),
+            altchars=b"-_" if urlsafe and not standard else None,
+            validate=True,
+        )
+    except (binascii.Error, ValueError):
+        return None
+    if raw.lstrip()[:1] not in (b"{", b"["):
+        return None
+    value = _parse_container(raw)
+    if value is None:
+        return None
+    return value, FieldEncoding(FieldKind.BASE64_JSON, urlsafe=use_urlsafe, padded=padded)
+
+
+def _parse_container(data: bytes) -> Any:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict | list) else None

@@ -1,0 +1,146 @@
+"""Talking to upstreams: header hygiene, one pooled client session, response relay."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from functools import lru_cache
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from filters.actions import GeneralizeUserAgent
+from proxy.settings import Limits, Route
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""RFC 9110 §7.6.1: headers meaningful for one connection only, never forwarded."""
+
+_RECOMPUTED = frozenset({"host", "content-length", "expect"})
+
+_USER_AGENT = GeneralizeUserAgent()
+
+
+def _connection_tokens(headers: Mapping[str, str]) -> set[str]:
+    return {
+        token.strip().lower()
+        for value in headers.getall("connection", [])  # type: ignore[attr-defined]
+        for token in value.split(",")
+        if token.strip()
+    }
+
+
+def request_headers(
+    route: Route, headers: CIMultiDictProxy[str], body_length: int | None
+) -> CIMultiDict[str]:
+    """The headers sent upstream: the client's, minus hop-by-hop headers, minus what the
+    route removes (cookies and client addresses by default), with User-Agent handled per
+    route, and Content-Length set for the body actually sent. Host comes from the URL."""
+    dropped = HOP_BY_HOP | _RECOMPUTED | _connection_tokens(headers) | route.remove_headers
+    keep_only = route.keep_only_headers
+    forwarded: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in dropped or (keep_only is not None and lowered not in keep_only):
+            continue
+        if lowered == "user-agent":
+            if route.user_agent == "remove":
+                continue
+            if route.user_agent == "generalize":
+                value = _USER_AGENT.apply(value)
+        forwarded.add(name, value)
+    if body_length is not None:
+        forwarded["Content-Length"] = str(body_length)
+    return forwarded
+
+
+def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The upstream's response headers as relayed to the client: unchanged except for
+    hop-by-hop headers, which belong to the upstream connection."""
+    dropped = HOP_BY_HOP | _connection_tokens(headers)
+    return CIMultiDict(
+        (name, value) for name, value in headers.items() if name.lower() not in dropped
+    )
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached or did not answer in time. ``timeout`` says which."""
+
+    def __init__(self, route: str, timeout: bool) -> None:
+        super().__init__(
+            f"upstream of route {route!r} {'timed out' if timeout else 'is unreachable'}"
+        )
+        self.timeout = timeout
+
+
+class Forwarder:
+    """One client session for every upstream: pooled keep-alive connections, TLS
+    verification (with a per-route CA bundle when configured), bounded timeouts. Bodies are
+    relayed exactly as received: no automatic decompression, no re-chunking."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_concurrent_requests, keepalive_timeout=30
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(
+        self,
+        route: Route,
+        limits: Limits,
+        method: str,
+        url: str,
+        headers: CIMultiDict[str],
+        body: bytes | aiohttp.StreamReader | None,
+    ) -> aiohttp.ClientResponse:
+        """Send one request; raises :class:`UpstreamUnavailable` on connect/timeout errors."""
+        assert self._session is not None, "Forwarder.start() was not awaited"
+        timeout = aiohttp.ClientTimeout(
+            total=limits.upstream_timeout, sock_connect=limits.upstream_connect_timeout
+        )
+        try:
+            return await self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=timeout,
+                ssl=_ssl_context(route.tls_ca_file) if url.startswith("https:") else False,
+                allow_redirects=False,
+                compress=None,
+            )
+        except TimeoutError:
+            raise UpstreamUnavailable(route.name, timeout=True) from None
+        except (aiohttp.ClientError, OSError):
+            raise UpstreamUnavailable(route.name, timeout=False) from None
+
+
+@lru_cache(maxsize=32)
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

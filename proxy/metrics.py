@@ -1,0 +1,148 @@
+"""Every metric scrubgate exports, declared once, with help text and bounded labels.
+
+Label values come only from the settings (route, category, rule ids, detector names) or
+from fixed sets (verdicts, status classes) — never from payloads.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+REQUESTS = Counter(
+    "scrubgate_requests_total",
+    "Requests handled, by route, category and verdict "
+    "(forwarded, scrubbed, dropped, blocked, rejected, failed).",
+    ["route", "category", "verdict"],
+    registry=REGISTRY,
+)
+UNROUTED = Counter(
+    "scrubgate_unrouted_requests_total",
+    "Requests no route matched (answered 404, never relayed).",
+    ["listener"],
+    registry=REGISTRY,
+)
+EVENTS = Counter(
+    "scrubgate_events_total",
+    "Events seen in scrubbed requests, by route and whether they were kept or dropped.",
+    ["route", "verdict"],
+    registry=REGISTRY,
+)
+RULE_HITS = Counter(
+    "scrubgate_rule_hits_total",
+    "Values changed or removed, by route and rule id.",
+    ["route", "rule"],
+    registry=REGISTRY,
+)
+DETECTOR_HITS = Counter(
+    "scrubgate_detector_hits_total",
+    "Detector findings redacted, by route and detector.",
+    ["route", "detector"],
+    registry=REGISTRY,
+)
+PAYLOAD_ERRORS = Counter(
+    "scrubgate_payload_errors_total",
+    "Bodies that could not be decoded or exceeded a limit, by route, codec and reason class.",
+    ["route", "codec", "reason"],
+    registry=REGISTRY,
+)
+RECEIVED_BYTES = Counter(
+    "scrubgate_received_bytes_total",
+    "Request body bytes received from clients (as sent, before decompression).",
+    ["route"],
+    registry=REGISTRY,
+)
+SENT_BYTES = Counter(
+    "scrubgate_sent_bytes_total",
+    "Request body bytes sent upstream (as sent, after re-encoding).",
+    ["route"],
+    registry=REGISTRY,
+)
+UPSTREAM_RESPONSES = Counter(
+    "scrubgate_upstream_responses_total",
+    "Upstream answers by route and status class (2xx, 3xx, 4xx, 5xx, error, timeout).",
+    ["route", "status_class"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "scrubgate_request_duration_seconds",
+    "Time from request received to response sent, by route.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+ENGINE_SECONDS = Histogram(
+    "scrubgate_engine_duration_seconds",
+    "Time spent decoding, scrubbing and re-encoding a body, by route.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+UPSTREAM_SECONDS = Histogram(
+    "scrubgate_upstream_duration_seconds",
+    "Time waiting for the upstream's response headers, by route.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+BODY_BYTES = Histogram(
+    "scrubgate_request_body_bytes",
+    "Sizes of request bodies as received, by route.",
+    ["route"],
+    buckets=_SIZE_BUCKETS,
+    registry=REGISTRY,
+)
+IN_FLIGHT = Gauge(
+    "scrubgate_in_flight_requests",
+    "Requests being handled right now.",
+    registry=REGISTRY,
+)
+CONFIG_RELOAD_SUCCESS = Gauge(
+    "scrubgate_config_last_reload_successful",
+    "1 if the last settings load or reload succeeded, else 0.",
+    registry=REGISTRY,
+)
+CONFIG_RELOAD_SECONDS = Gauge(
+    "scrubgate_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful settings load or reload.",
+    registry=REGISTRY,
+)
+CONFIG_RELOADS = Counter(
+    "scrubgate_config_reloads_total",
+    "Settings reload attempts, by result (success, failure).",
+    ["result"],
+    registry=REGISTRY,
+)
+CONFIG_INFO = Info(
+    "scrubgate_config",
+    "SHA-256 of the settings file currently in force.",
+    registry=REGISTRY,
+)
+BUILD_INFO = Info(
+    "scrubgate_build",
+    "Version of scrubgate and of its scanning backend.",
+    registry=REGISTRY,
+)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"

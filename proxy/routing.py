@@ -1,0 +1,95 @@
+"""Request → route. Only configured routes exist: anything else is 404, never relayed."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from proxy.settings import Route
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRoute:
+    route: Route
+    path_regex: re.Pattern[str] | None
+
+
+class RouteTable:
+    """Routes in settings order; the first that matches wins."""
+
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        self._routes = tuple(
+            _CompiledRoute(route, re.compile(route.path_regex) if route.path_regex else None)
+            for route in routes
+        )
+
+    def match(self, listener: str, method: str, host: str | None, path: str) -> Route | None:
+        """The route for a request, or ``None``.
+
+        ``path`` is the raw request path (no query). Paths that try to climb out of a
+        prefix (``/feedback/../admin``, percent-encoded dots or slashes) never match.
+        """
+        clean = normalize_path(path)
+        if clean is None:
+            return None
+        bare_host = _bare_host(host)
+        for compiled in self._routes:
+            route = compiled.route
+            if route.listener is not None and route.listener != listener:
+                continue
+            if route.methods and method.upper() not in route.methods:
+                continue
+            if route.host is not None and route.host != bare_host:
+                continue
+            if not _has_prefix(clean, route.path_prefix):
+                continue
+            if compiled.path_regex is not None and compiled.path_regex.search(clean) is None:
+                continue
+            return route
+        return None
+
+
+def normalize_path(path: str) -> str | None:
+    """The canonical form of a request path, or ``None`` when it is not a plain
+    origin-form path (absolute URIs, ``..`` segments, encoded separators, backslashes)."""
+    if not path.startswith("/") or path.startswith("//"):
+        return None
+    decoded = unquote(path)
+    if "\\" in decoded or "\x00" in decoded or decoded != unquote(decoded):
+        return None
+    segments = decoded.split("/")
+    if any(segment in ("..", ".") for segment in segments):
+        return None
+    normalized = posixpath.normpath(decoded)
+    if decoded.endswith("/") and normalized != "/":
+        normalized += "/"
+    return normalized
+
+
+def _has_prefix(path: str, prefix: str) -> bool:
+    if prefix in ("", "/"):
+        return True
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _bare_host(host: str | None) -> str | None:
+    if not host:
+        return None
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def upstream_url(route: Route, path: str, query: str) -> str:
+    """Where a matched request goes: the route's upstream plus the request path."""
+    clean = normalize_path(path) or "/"
+    if route.strip_prefix and route.path_prefix not in ("", "/"):
+        clean = clean[len(route.path_prefix.rstrip("/")) :] or "/"
+    url = route.upstream + quote(clean, safe="/:@!$&'()*+,;=-._~")
+    return f"{url}?{query}" if query else url

@@ -1,0 +1,437 @@
+"""The aiohttp side: proxy listeners, the admin listener, lifecycle and graceful shutdown.
+
+The request path, in order: :meth:`ProxyHandler.handle` → ``RouteTable.match`` → category
+mode → (scrub) ``decode_content`` → ``detect_format`` → codec + engine → ``encode_content``
+→ :class:`~proxy.forwarding.Forwarder` → relay the upstream's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+import ssl
+import time
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from filters.outcome import LimitExceeded, Outcome, PayloadError
+from proxy import metrics
+from proxy.codecs.base import AttachmentMode, CodecContext, CodecLimits
+from proxy.codecs.detect import detect_format
+from proxy.codecs.encoding import decode_content, encode_content
+from proxy.codecs.query import scrub_query
+from proxy.codecs.registry import scrub_body
+from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
+from proxy.routing import upstream_url
+from proxy.settings import Listener, Route
+from proxy.state import SettingsHolder, Snapshot
+
+log = logging.getLogger("scrubgate")
+
+
+def json_response(status: int, **fields: object) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(fields), content_type="application/json")
+
+
+@dataclass(slots=True)
+class _Scrubbed:
+    """A scrub-mode request after the engine: what to send, or why not."""
+
+    body: bytes | None
+    query: str
+    outcome: Outcome
+    empty: bool = False
+
+
+class ProxyHandler:
+    """Serves one listener: every request is routed, then forwarded, scrubbed, dropped or
+    blocked according to the route's effective category mode."""
+
+    def __init__(self, holder: SettingsHolder, forwarder: Forwarder, listener: str) -> None:
+        self._holder = holder
+        self._forwarder = forwarder
+        self._listener = listener
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        snapshot = self._holder.current
+        path, _, query = request.raw_path.partition("?")
+        route = snapshot.routes.match(self._listener, request.method, request.host, path)
+        if route is None:
+            metrics.UNROUTED.labels(listener=self._listener).inc()
+            return json_response(404, error="no route for this request")
+        started = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+        try:
+            return await self._dispatch(request, snapshot, route, path, query)
+        finally:
+            metrics.IN_FLIGHT.dec()
+            metrics.REQUEST_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
+
+    async def _dispatch(
+        self, request: web.Request, snapshot: Snapshot, route: Route, path: str, query: str
+    ) -> web.StreamResponse:
+        limits = snapshot.settings.limits
+        if len(request.raw_headers) > limits.max_header_count:
+            return self._reject(route, "headers", 431, "too many request headers")
+        if request.content_length is not None and request.content_length > limits.max_body_bytes:
+            return self._reject(route, "body_size", 413, "request body too large")
+        if route.mode == "drop":
+            await _discard_body(request, limits.max_body_bytes)
+            return self._drop(route, "dropped")
+        if route.mode == "block":
+            _count(route, "blocked")
+            return json_response(
+                403, error="blocked by policy", route=route.name, category=route.category
+            )
+        if route.mode == "forward":
+            return await self._forward(request, snapshot, route, path, query, body=None)
+        return await self._scrub(request, snapshot, route, path, query)
+
+    async def _scrub(
+        self, request: web.Request, snapshot: Snapshot, route: Route, path: str, query: str
+    ) -> web.StreamResponse:
+        limits = snapshot.settings.limits
+        try:
+            raw = await _read_body(request, limits.max_body_bytes)
+        except LimitExceeded:
+            return self._reject(route, "body_size", 413, "request body too large")
+        metrics.RECEIVED_BYTES.labels(route=route.name).inc(len(raw))
+        metrics.BODY_BYTES.labels(route=route.name).observe(len(raw))
+        started = time.perf_counter()
+        try:
+            scrubbed = self._run_engine(request, snapshot, route, path, query, raw)
+        except PayloadError as error:
+            return self._unparseable(route, error)
+        finally:
+            metrics.ENGINE_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
+        _count_outcome(route, scrubbed.outcome)
+        if scrubbed.empty:
+            return self._drop(route, "dropped")
+        return await self._forward(
+            request, snapshot, route, path, scrubbed.query, body=scrubbed.body
+        )
+
+    def _run_engine(
+        self,
+        request: web.Request,
+        snapshot: Snapshot,
+        route: Route,
+        path: str,
+        query: str,
+        raw: bytes,
+    ) -> _Scrubbed:
+        assert route.plan is not None
+        limits = snapshot.settings.limits
+        codec_limits = CodecLimits(
+            max_body_bytes=limits.max_body_bytes,
+            max_decoded_bytes=limits.max_decoded_bytes,
+            max_ratio=limits.max_ratio,
+            max_parts=limits.max_parts,
+        )
+        content_type = request.headers.get("Content-Type", "")
+        ctx = CodecContext(
+            scrub=route.plan.scrub,
+            scrub_text=route.plan.scrub_text,
+            content_type=content_type,
+            path=path,
+            limits=codec_limits,
+            attachments=AttachmentMode(route.attachments),
+        )
+        outcome = Outcome()
+        scrubbed_query, query_outcome = scrub_query(query, ctx) if query else (query, Outcome())
+        outcome.merge(query_outcome)
+        if not raw:
+            return _Scrubbed(body=raw, query=scrubbed_query, outcome=outcome)
+        decoded, layers = decode_content(raw, request.headers.get("Content-Encoding"), codec_limits)
+        body_format = (
+            route.format
+            if route.format != "auto"
+            else detect_format(content_type, path, decoded[:512])
+        )
+        result = scrub_body(body_format, decoded, ctx)
+        outcome.merge(result.outcome)
+        if result.empty:
+            return _Scrubbed(body=None, query=scrubbed_query, outcome=outcome, empty=True)
+        return _Scrubbed(
+            body=encode_content(result.body, layers), query=scrubbed_query, outcome=outcome
+        )
+
+    async def _forward(
+        self,
+        request: web.Request,
+        snapshot: Snapshot,
+        route: Route,
+        path: str,
+        query: str,
+        body: bytes | None,
+    ) -> web.StreamResponse:
+        limits = snapshot.settings.limits
+        streaming = body is None
+        length = request.content_length if streaming else len(body)  # type: ignore[arg-type]
+        headers = request_headers(
+            route, request.headers, length if request.body_exists or body else None
+        )
+        url = upstream_url(route, path, query)
+        started = time.perf_counter()
+        try:
+            upstream = await self._forwarder.send(
+                route,
+                limits,
+                request.method,
+                url,
+                headers,
+                request.content if streaming and request.body_exists else body,
+            )
+        except UpstreamUnavailable as error:
+            kind = "timeout" if error.timeout else "error"
+            metrics.UPSTREAM_RESPONSES.labels(route=route.name, status_class=kind).inc()
+            _count(route, "failed")
+            log.warning(
+                "upstream %s for route %s",
+                "timed out" if error.timeout else "unreachable",
+                route.name,
+            )
+            return json_response(504 if error.timeout else 502, error=str(error), route=route.name)
+        metrics.UPSTREAM_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
+        metrics.UPSTREAM_RESPONSES.labels(
+            route=route.name, status_class=metrics.status_class(upstream.status)
+        ).inc()
+        if streaming:
+            _count(route, "forwarded")
+        else:
+            metrics.SENT_BYTES.labels(route=route.name).inc(len(body or b""))
+        return await _relay(request, upstream)
+
+    def _drop(self, route: Route, verdict: str) -> web.Response:
+        _count(route, verdict)
+        return web.Response(
+            status=route.drop_status,
+            body=route.drop_body,
+            content_type=None,
+            headers={"Content-Type": route.drop_content_type},
+        )
+
+    def _reject(self, route: Route, reason: str, status: int, message: str) -> web.Response:
+        metrics.PAYLOAD_ERRORS.labels(route=route.name, codec="http", reason=reason).inc()
+        _count(route, "rejected")
+        return json_response(status, error=message, route=route.name)
+
+    def _unparseable(self, route: Route, error: PayloadError) -> web.Response:
+        reason = error.limit if isinstance(error, LimitExceeded) else "unparseable"
+        metrics.PAYLOAD_ERRORS.labels(route=route.name, codec=error.codec, reason=reason).inc()
+        log.info("route %s: body not forwarded (%s)", route.name, error)
+        _count(route, "rejected")
+        if isinstance(error, LimitExceeded):
+            return json_response(413, error=str(error), route=route.name)
+        if route.on_unparseable == "drop":
+            return web.Response(
+                status=route.drop_status,
+                body=route.drop_body,
+                headers={"Content-Type": route.drop_content_type},
+            )
+        return json_response(400, error=str(error), route=route.name)
+
+
+def _count(route: Route, verdict: str) -> None:
+    metrics.REQUESTS.labels(route=route.name, category=route.category, verdict=verdict).inc()
+
+
+def _count_outcome(route: Route, outcome: Outcome) -> None:
+    for rule, hits in outcome.rule_hits.items():
+        metrics.RULE_HITS.labels(route=route.name, rule=rule).inc(hits)
+    for detector, hits in outcome.detector_hits.items():
+        metrics.DETECTOR_HITS.labels(route=route.name, detector=detector).inc(hits)
+    metrics.EVENTS.labels(route=route.name, verdict="kept").inc(outcome.events_out)
+    metrics.EVENTS.labels(route=route.name, verdict="dropped").inc(
+        outcome.events_in - outcome.events_out
+    )
+    if not outcome.all_events_dropped:
+        _count(route, "scrubbed" if outcome.changed else "forwarded")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_any():
+        total += len(chunk)
+        if total > limit:
+            raise LimitExceeded("http", "max_body_bytes", "request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _discard_body(request: web.Request, limit: int) -> None:
+    """Read and forget a dropped request's body so the connection stays reusable."""
+    with contextlib.suppress(LimitExceeded):
+        await _read_body(request, limit)
+
+
+async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Send the upstream's status, headers and body to the client unchanged."""
+    async with upstream:
+        response = web.StreamResponse(
+            status=upstream.status,
+            reason=upstream.reason,
+            headers=response_headers(upstream.headers),
+        )
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+# --- admin listener ----------------------------------------------------------------------
+
+
+class AdminHandler:
+    """``/metrics``, health and readiness, and settings reload."""
+
+    def __init__(self, holder: SettingsHolder, ready: asyncio.Event) -> None:
+        self._holder = holder
+        self._ready = ready
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def healthy(self, _request: web.Request) -> web.Response:
+        return json_response(200, status="healthy")
+
+    async def ready(self, _request: web.Request) -> web.Response:
+        if not self._ready.is_set():
+            return json_response(503, status="starting")
+        return json_response(200, status="ready")
+
+    async def reload(self, request: web.Request) -> web.Response:
+        if not _authorized(request, self._holder.current.settings.admin.token):
+            return json_response(401, error="admin token required")
+        result = self._holder.reload()
+        if not result.ok:
+            return json_response(400, status="failed", errors=list(result.problems))
+        return json_response(200, status="reloaded", changed=result.changed)
+
+
+def _authorized(request: web.Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
+
+
+def admin_app(holder: SettingsHolder, ready: asyncio.Event) -> web.Application:
+    handler = AdminHandler(holder, ready)
+    app = web.Application()
+    app.router.add_get("/metrics", handler.metrics)
+    app.router.add_get("/-/healthy", handler.healthy)
+    app.router.add_get("/-/ready", handler.ready)
+    app.router.add_post("/-/reload", handler.reload)
+    return app
+
+
+def proxy_app(holder: SettingsHolder, forwarder: Forwarder, listener: Listener) -> web.Application:
+    handler = ProxyHandler(holder, forwarder, listener.name)
+    limits = holder.current.settings.limits
+    app = web.Application(
+        client_max_size=limits.max_body_bytes,
+        # Bodies are decompressed by our own bounded decoders, never by aiohttp.
+        handler_args={
+            "auto_decompress": False,
+            "max_field_size": limits.max_header_bytes,
+            "max_line_size": limits.max_header_bytes,
+        },
+    )
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    return app
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+
+class ScrubgateServer:
+    """Runs every listener plus the admin listener until stopped."""
+
+    def __init__(self, holder: SettingsHolder) -> None:
+        self.holder = holder
+        self.ready = asyncio.Event()
+        self._runners: list[web.AppRunner] = []
+        self._forwarder = Forwarder(holder.current.settings.limits)
+        self.bound: dict[str, int] = {}
+
+    async def start(self) -> None:
+        await self._forwarder.start()
+        settings = self.holder.current.settings
+        for listener in settings.listeners:
+            await self._serve(
+                proxy_app(self.holder, self._forwarder, listener),
+                listener.name,
+                listener.host,
+                listener.port,
+                _tls_context(listener),
+            )
+        admin = settings.admin
+        await self._serve(admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None)
+        self.ready.set()
+
+    async def _serve(
+        self,
+        app: web.Application,
+        name: str,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        await site.start()
+        self._runners.append(runner)
+        sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]
+        self.bound[name] = sockets[0].getsockname()[1] if sockets else port
+        log.info("listening: %s on %s:%d", name, host, self.bound[name])
+
+    async def stop(self) -> None:
+        self.ready.clear()
+        for runner in self._runners:
+            await runner.cleanup()
+        await self._forwarder.close()
+
+    async def run_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT; reload settings on SIGHUP."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_from_signal)
+        await self.start()
+        await stopping.wait()
+        log.info("shutting down")
+        await self.stop()
+
+    def _reload_from_signal(self) -> None:
+        result = self.holder.reload()
+        if result.ok:
+            log.info("settings reloaded (changed: %s)", result.changed)
+        else:
+            log.error(
+                "settings reload failed; keeping the previous settings:\n%s",
+                "\n".join(result.problems),
+            )
+
+
+def _tls_context(listener: Listener) -> ssl.SSLContext | None:
+    if not listener.cert_file or not listener.key_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(listener.cert_file, listener.key_file)
+    return context

@@ -1,0 +1,98 @@
+"""proxy/settings.py: loading is compilation; every problem has a file:line:col and a path.
+
+Each file in tests/fixtures/settings/invalid/ is one case: its ``# expect:`` comments list
+the problems (``LINE:COL: path: message prefix``) loading must report, and no others.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from proxy.settings import SettingsError, load_settings
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "settings"
+INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
+EXAMPLE = Path(__file__).parent.parent.parent / "config.example.yaml"
+KEY = {"TEST_HASH_KEY": "k" * 32, "SCRUBGATE_HASH_KEY": "k" * 32}
+
+
+def _expected(path: Path) -> list[str]:
+    return [match.group(1) for match in re.finditer(r"# expect: (.+)", path.read_text())]
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda path: path.stem)
+def test_invalid_settings_report_every_problem_with_its_place(case):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(case, environ=KEY)
+    reported = [str(problem) for problem in caught.value.problems]
+    expected = _expected(case)
+    assert expected, "a fixture must say what it expects"
+    for line in expected:
+        assert any(problem.startswith(f"{case}:{line}") for problem in reported), (line, reported)
+    assert len(reported) == len(expected), reported
+
+
+def test_minimal_settings_compile_to_plans():
+    settings = load_settings(FIXTURES / "minimal.yaml", environ=KEY)
+    route = settings.route("analytics")
+    assert route is not None and route.mode == "scrub" and route.plan is settings.plans["default"]
+    assert settings.listeners[0].port == 0
+    assert settings.limits.max_body_bytes == 10 * 2**20
+    assert "1 route(s)" in settings.summary()
+
+
+def test_example_settings_are_valid_and_complete():
+    settings = load_settings(EXAMPLE, environ=KEY)
+    feedback = settings.route("feedback")
+    assert feedback is not None and feedback.category == "feedback" and feedback.format == "json"
+    assert {route.mode for route in settings.routes} == {"scrub", "block"}
+    assert settings.categories["clickstream"] == "scrub"
+
+
+def test_environment_interpolation_with_defaults(tmp_path):
+    text = (
+        (FIXTURES / "minimal.yaml")
+        .read_text()
+        .replace("    port: 0\n", "    port: ${PORT:-8181}\n", 1)
+    )
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    assert load_settings(path, environ=KEY).listeners[0].port == 8181
+    assert load_settings(path, environ={**KEY, "PORT": "9191"}).listeners[0].port == 9191
+
+
+def test_sizes_and_durations_accept_units(tmp_path):
+    text = (
+        FIXTURES / "minimal.yaml"
+    ).read_text() + "limits:\n  max_body_bytes: 2MiB\n  upstream_timeout: 250ms\n"
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    limits = load_settings(path, environ=KEY).limits
+    assert limits.max_body_bytes == 2 * 2**20
+    assert limits.upstream_timeout == pytest.approx(0.25)
+
+
+def test_hash_key_is_read_from_a_file_and_never_shown(tmp_path):
+    (tmp_path / "key").write_text("s3cr3t-key-material-0123456789\n")
+    text = (
+        (FIXTURES / "minimal.yaml").read_text().replace("key_env: TEST_HASH_KEY", "key_file: key")
+    )
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    settings = load_settings(path, environ={})
+    assert settings.engine.spec.hashing.key == b"s3cr3t-key-material-0123456789"
+    assert "s3cr3t" not in repr(settings.engine.spec.hashing)
+
+
+def test_unreadable_file_is_one_clear_problem(tmp_path):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(tmp_path / "missing.yaml")
+    assert "cannot read settings file" in str(caught.value)
+
+
+def test_category_mode_override_per_route(tmp_path):
+    text = (FIXTURES / "minimal.yaml").read_text() + "categories:\n  analytics: drop\n"
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    assert load_settings(path, environ=KEY).route("analytics").mode == "drop"
