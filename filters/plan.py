@@ -180,7 +180,7 @@ class Plan:
         if not self._keeps_event(document, outcome):
             return None
         outcome.events_out = 1
-        return self._walk_root(document, outcome, frozenset())
+        return self._walk_root(document, outcome, None)
 
     def _scrub_batch(self, document: Any, path: EventPath, outcome: Outcome) -> None:
         event_lists = path.event_lists(document)
@@ -192,7 +192,7 @@ class Plan:
             kept = [event for event in events if self._keeps_event(event, outcome)]
             outcome.events_out += len(kept)
             for index, event in enumerate(kept):
-                kept[index] = self._walk_root(event, outcome, frozenset())
+                kept[index] = self._walk_root(event, outcome, None)
             events[:] = kept
         self._walk_root(document, outcome, frozenset(id(events) for events in event_lists))
 
@@ -205,7 +205,7 @@ class Plan:
 
     # --- pass 2: field rules ---------------------------------------------------------
 
-    def _walk_root(self, node: Any, outcome: Outcome, skip: frozenset[int]) -> Any:
+    def _walk_root(self, node: Any, outcome: Outcome, skip: frozenset[int] | None) -> Any:
         automaton = self._automaton
         start = automaton.start
         path: list[str | int] | None = [] if outcome.changes is not None else None
@@ -223,37 +223,87 @@ class Plan:
         state: int,
         depth: int,
         outcome: Outcome,
-        skip: frozenset[int],
+        skip: frozenset[int] | None,
         path: list[str | int] | None,
     ) -> None:
+        # The hot loop: automaton rows are read directly, and ``step`` is only called on
+        # a memo miss (a key not seen before in this state).
         if depth > self._limits.max_depth:
             raise LimitExceeded(
                 "engine", "max_depth", f"nesting deeper than {self._limits.max_depth}"
             )
         automaton = self._automaton
-        items = node.items() if type(node) is dict else enumerate(node)
-        removed: list[str | int] = []
-        for key, value in items:
-            target = automaton.step(state, key)
-            if target == PathAutomaton.DEAD:
+        rows = automaton.rows
+        memo, _, _, exact_only = rows[state]
+        if type(node) is list:
+            self._walk_list(node, state, depth, outcome, skip, path)
+            return
+        pairs: Any = (
+            [(key, node[key]) for key in memo if key in node] if exact_only else node.items()
+        )
+        removed: list[str] | None = None
+        for key, value in pairs:
+            target = memo.get(key)
+            if target is None:
+                target = automaton.step(state, key)
+            if target < 0:
                 continue
+            _, accepts, descends, _ = rows[target]
             if path is not None:
                 path.append(key)
-            rules = automaton.accepts(target)
-            if rules:
-                value = self._apply(rules, value, outcome, path)
+            if accepts:
+                value = self._apply(accepts, value, outcome, path)
                 if value is REMOVED:
-                    removed.append(key)
+                    removed = [*(removed or ()), key]
                     if path is not None:
                         path.pop()
                     continue
-                node[key] = value  # type: ignore[index]
-            if automaton.descends(target) and type(value) in _CONTAINERS and id(value) not in skip:
+                node[key] = value
+            if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
                 self._walk(value, target, depth + 1, outcome, skip, path)
             if path is not None:
                 path.pop()
-        for key in reversed(removed):
-            del node[key]  # type: ignore[arg-type]
+        for key in removed or ():
+            del node[key]
+
+    def _walk_list(
+        self,
+        node: list[Any],
+        state: int,
+        depth: int,
+        outcome: Outcome,
+        skip: frozenset[int] | None,
+        path: list[str | int] | None,
+    ) -> None:
+        automaton = self._automaton
+        if automaton.uses_indices:
+            targets = [automaton.step(state, index) for index in range(len(node))]
+        else:
+            # Without index selectors every element leads to the same state: look it up once.
+            targets = [automaton.step(state, 0)] * len(node)
+        rows = automaton.rows
+        removed: list[int] | None = None
+        for index, value in enumerate(node):
+            target = targets[index]
+            if target < 0:
+                continue
+            _, accepts, descends, _ = rows[target]
+            if path is not None:
+                path.append(index)
+            if accepts:
+                value = self._apply(accepts, value, outcome, path)
+                if value is REMOVED:
+                    removed = [*(removed or ()), index]
+                    if path is not None:
+                        path.pop()
+                    continue
+                node[index] = value
+            if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
+                self._walk(value, target, depth + 1, outcome, skip, path)
+            if path is not None:
+                path.pop()
+        for index in reversed(removed or ()):
+            del node[index]
 
     def _apply(
         self,

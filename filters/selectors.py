@@ -166,6 +166,9 @@ _ANY_ELEMENT = -1
 
 _MAX_MEMO = 65_536
 
+StateRow = tuple[dict[str | int, int], tuple[int, ...], bool, bool]
+"""One automaton state: (memo of transitions, accepted labels, descends, exact keys only)."""
+
 
 class PathAutomaton:
     """Matches a set of selectors against paths, one step at a time.
@@ -193,9 +196,23 @@ class PathAutomaton:
         self._descends: list[bool] = []
         self._memo: list[dict[str | int, int]] = []
         self._only_exact_keys: list[bool] = []
+        self._rows: list[StateRow] = []
         self.start = self._intern(
             self._closure({(number, 0) for number in range(len(self._selectors))})
         )
+
+    @property
+    def rows(self) -> list[StateRow]:
+        """Per state: ``(memo, accepts, descends, exact_only)``. The hot walker reads these
+        directly and calls :meth:`step` only on a memo miss (the list grows as new states
+        are discovered, so read it again after a miss)."""
+        return self._rows
+
+    @property
+    def uses_indices(self) -> bool:
+        """Whether any selector names a list index; if not, every element of a list
+        leads to the same state."""
+        return self._uses_indices
 
     def accepts(self, state: int) -> tuple[int, ...]:
         return self._accepting[state]
@@ -273,6 +290,7 @@ class PathAutomaton:
             step.kind is StepKind.KEY and not ignore_case for step, ignore_case in pending
         )
         self._only_exact_keys.append(only_exact)
+        self._rows.append((self._memo[state], self._accepting[state], bool(pending), only_exact))
         if only_exact:
             for step, _ in pending:
                 assert step.name is not None
