@@ -206,6 +206,9 @@ class Plan:
     # --- pass 2: field rules ---------------------------------------------------------
 
     def _walk_root(self, node: Any, outcome: Outcome, skip: frozenset[int] | None) -> Any:
+        if skip is not None and id(node) in skip:
+            # The document is itself the event list ("[*]"): its events were walked already.
+            return node
         automaton = self._automaton
         start = automaton.start
         path: list[str | int] | None = [] if outcome.changes is not None else None

@@ -102,6 +102,9 @@ class ProxyHandler:
             raw = await _read_body(request, limits.max_body_bytes)
         except LimitExceeded:
             return self._reject(route, "body_size", 413, "request body too large")
+        except (ConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError):
+            # The client sent less than it announced and went away: nothing to forward.
+            return self._reject(route, "truncated_body", 400, "request body ended early")
         metrics.RECEIVED_BYTES.labels(route=route.name).inc(len(raw))
         metrics.BODY_BYTES.labels(route=route.name).observe(len(raw))
         started = time.perf_counter()
@@ -228,7 +231,7 @@ class ProxyHandler:
         metrics.PAYLOAD_ERRORS.labels(route=route.name, codec=error.codec, reason=reason).inc()
         log.info("route %s: body not forwarded (%s)", route.name, error)
         _count(route, "rejected")
-        if isinstance(error, LimitExceeded):
+        if isinstance(error, LimitExceeded) and error.limit in _SIZE_LIMITS:
             return json_response(413, error=str(error), route=route.name)
         if route.on_unparseable == "drop":
             return web.Response(
@@ -237,6 +240,10 @@ class ProxyHandler:
                 headers={"Content-Type": route.drop_content_type},
             )
         return json_response(400, error=str(error), route=route.name)
+
+
+_SIZE_LIMITS = frozenset({"max_body_bytes", "max_decoded_bytes", "max_ratio"})
+"""Limits answered 413; the others (depth, number of values, parts) follow on_unparseable."""
 
 
 def _count(route: Route, verdict: str) -> None:

@@ -3,25 +3,28 @@
 The upstream decodes what arrives with the standard libraries (gzip, zlib, brotli,
 zstandard), independently of scrubgate's own codecs, so a test sees exactly what the
 vendor would see.
+
+Function-scoped fixtures (``upstream``, ``start_proxy``) give every test a fresh pair.
+Modules with many table-driven cases use the module-scoped pair (``module_upstream``,
+``module_start_proxy``) so one settings file is compiled once per module; such modules
+run their tests on the module's event loop (``pytest.mark.asyncio(loop_scope="module")``)
+and call ``module_upstream.reset()`` (or use a fixture that does) before each test.
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import brotli
 import pytest
-import zstandard
+import pytest_asyncio
 from aiohttp import web
 
 from proxy.server import ScrubgateServer
 from proxy.state import SettingsHolder
-
-HASH_KEY = "e2e-test-hash-key-0123456789abcdef"
+from tests.e2e.payloads import HASH_KEY, decode_layers
 
 
 @dataclass
@@ -30,26 +33,13 @@ class Arrival:
     path_qs: str
     headers: dict[str, str]
     raw: bytes
+    header_list: list[tuple[str, str]] = field(default_factory=list)
+    host: str = ""
 
     @property
     def body(self) -> bytes:
         """The body with every Content-Encoding layer undone, independently of scrubgate."""
-        data = self.raw
-        encodings = [
-            token.strip()
-            for token in self.headers.get("Content-Encoding", "").split(",")
-            if token.strip()
-        ]
-        for encoding in reversed(encodings):
-            if encoding in ("gzip", "x-gzip"):
-                data = gzip.decompress(data)
-            elif encoding == "deflate":
-                data = zlib.decompress(data)
-            elif encoding == "br":
-                data = brotli.decompress(data)
-            elif encoding == "zstd":
-                data = zstandard.ZstdDecompressor().decompress(data, max_output_size=64 * 2**20)
-        return data
+        return decode_layers(self.raw, self.headers.get("Content-Encoding"))
 
 
 @dataclass
@@ -66,12 +56,28 @@ class Upstream:
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        self.arrivals.append(Arrival(request.method, request.path_qs, dict(request.headers), raw))
+        self.arrivals.append(
+            Arrival(
+                request.method,
+                request.path_qs,
+                dict(request.headers),
+                raw,
+                list(request.headers.items()),
+                request.host,
+            )
+        )
         return web.Response(status=self.status, body=self.reply, headers=self.reply_headers)
 
+    def reset(self) -> None:
+        """Forget arrivals and restore the default answer (for a shared upstream)."""
+        self.arrivals.clear()
+        self.status = 200
+        self.reply = b'{"ok":true}'
+        self.reply_headers = {"Content-Type": "application/json"}
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
+
+@contextlib.asynccontextmanager
+async def recording_upstream() -> AsyncIterator[Upstream]:
     recorder = Upstream()
     # The recorder must see the raw bytes on the wire: no automatic decompression.
     app = web.Application(client_max_size=256 * 2**20, handler_args={"auto_decompress": False})
@@ -82,18 +88,21 @@ async def upstream() -> AsyncIterator[Upstream]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     recorder.url = f"http://127.0.0.1:{port}"
-    yield recorder
-    await runner.cleanup()
+    try:
+        yield recorder
+    finally:
+        await runner.cleanup()
 
 
-@pytest.fixture
-async def start_proxy(tmp_path: Path, upstream: Upstream):
-    """``await start_proxy(settings_yaml)`` → base URL of a running scrubgate. The YAML may
-    use ``{upstream}`` for the recording upstream's URL."""
+@contextlib.asynccontextmanager
+async def proxy_launcher(
+    directory: Path, upstream: Upstream
+) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Yields ``start(settings_yaml) -> base URL``; every server started is stopped after."""
     servers: list[ScrubgateServer] = []
 
     async def start(settings: str) -> str:
-        path = tmp_path / f"settings{len(servers)}.yaml"
+        path = directory / f"settings{len(servers)}.yaml"
         path.write_text(settings.replace("{upstream}", upstream.url))
         holder = SettingsHolder(
             str(path), {"SCRUBGATE_HASH_KEY": HASH_KEY, "E2E_HASH_KEY": HASH_KEY}
@@ -103,9 +112,39 @@ async def start_proxy(tmp_path: Path, upstream: Upstream):
         servers.append(server)
         return f"http://127.0.0.1:{server.bound[holder.current.settings.listeners[0].name]}"
 
-    yield start
-    for server in servers:
-        await server.stop()
+    try:
+        yield start
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    async with recording_upstream() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+async def start_proxy(tmp_path: Path, upstream: Upstream):
+    """``await start_proxy(settings_yaml)`` → base URL of a running scrubgate. The YAML may
+    use ``{upstream}`` for the recording upstream's URL."""
+    async with proxy_launcher(tmp_path, upstream) as start:
+        yield start
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_upstream() -> AsyncIterator[Upstream]:
+    """One recording upstream for a whole module (call ``reset()`` between tests)."""
+    async with recording_upstream() as recorder:
+        yield recorder
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_start_proxy(tmp_path_factory: pytest.TempPathFactory, module_upstream: Upstream):
+    """Like ``start_proxy``, for module-scoped proxies that talk to ``module_upstream``."""
+    async with proxy_launcher(tmp_path_factory.mktemp("settings"), module_upstream) as start:
+        yield start
 
 
 @pytest.fixture
