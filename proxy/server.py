@@ -371,6 +371,8 @@ class ScrubgateServer:
         self.holder = holder
         self.ready = asyncio.Event()
         self._runners: list[web.AppRunner] = []
+        self._tls: dict[str, ssl.SSLContext] = {}
+        holder.on_swap(self._reload_certificates)
         self._forwarder = Forwarder(holder.current.settings.limits)
         self.bound: dict[str, int] = {}
 
@@ -383,7 +385,7 @@ class ScrubgateServer:
                 listener.name,
                 listener.host,
                 listener.port,
-                _tls_context(listener),
+                self._tls_context(listener),
             )
         admin = settings.admin
         await self._serve(admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None)
@@ -405,6 +407,19 @@ class ScrubgateServer:
         sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]
         self.bound[name] = sockets[0].getsockname()[1] if sockets else port
         log.info("listening: %s on %s:%d", name, host, self.bound[name])
+
+    def _tls_context(self, listener: Listener) -> ssl.SSLContext | None:
+        if not listener.cert_file or not listener.key_file:
+            return None
+        self._tls[listener.name] = server_tls_context(listener.cert_file, listener.key_file)
+        return self._tls[listener.name]
+
+    def _reload_certificates(self, snapshot: Snapshot) -> None:
+        for listener in snapshot.settings.listeners:
+            context = self._tls.get(listener.name)
+            if context is not None and listener.cert_file and listener.key_file:
+                # Validated by the settings load that produced this snapshot.
+                context.load_cert_chain(listener.cert_file, listener.key_file)
 
     async def stop(self) -> None:
         self.ready.clear()
@@ -435,10 +450,10 @@ class ScrubgateServer:
             )
 
 
-def _tls_context(listener: Listener) -> ssl.SSLContext | None:
-    if not listener.cert_file or not listener.key_file:
-        return None
+def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A TLS 1.2+ server context. Certificates are loaded again into the same context on
+    reload, so new connections get the new certificate without a restart."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(listener.cert_file, listener.key_file)
+    context.load_cert_chain(cert_file, key_file)
     return context

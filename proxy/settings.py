@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -614,7 +615,9 @@ class _Builder:
                 self.problem(
                     f"listeners[{index}].name", f"listener name {entry['name']!r} is used twice"
                 )
-            tls = entry.get("tls") or {}
+            tls = {name: str(self.base / path) for name, path in (entry.get("tls") or {}).items()}
+            if tls:
+                self._check_certificate(tls, f"listeners[{index}].tls")
             listeners.append(
                 Listener(
                     entry["name"],
@@ -625,6 +628,14 @@ class _Builder:
                 )
             )
         return tuple(listeners)
+
+    def _check_certificate(self, tls: Mapping[str, str], where: str) -> None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                tls["cert_file"], tls["key_file"]
+            )
+        except (OSError, ssl.SSLError) as error:
+            self.problem(where, f"cannot load the certificate and key ({_os_reason(error)})")
 
     def _admin(self) -> Admin:
         admin = self.raw["admin"]
@@ -712,7 +723,7 @@ class _Builder:
             if headers.get("keep_only")
             else None,
             user_agent=headers["user_agent"],
-            tls_ca_file=entry.get("tls_ca_file"),
+            tls_ca_file=str(self.base / entry["tls_ca_file"]) if entry.get("tls_ca_file") else None,
         )
 
 
