@@ -25,9 +25,10 @@ from filters.detectors.organization import organization_detector
 from filters.detectors.registry import DEFAULT_ENABLED, DetectorOptions, builtin_detectors
 from filters.detectors.scanner import Scanner
 from filters.outcome import Outcome
-from filters.plan import DetectorSweep, EventFilter, FieldKind, FieldRule, Plan, Transform
+from filters.plan import DetectorSweep, EventFilter, Plan
 from filters.selectors import PathAutomaton, Selector, SelectorError, Step, StepKind, parse_selector
 from filters.spec import ACTIONS, EVERYTHING, EngineSpec, PolicySpec, RuleSpec
+from filters.walker import FieldKind, FieldRule, FieldWalker, Transform
 
 _PYTHON_TYPES: Mapping[str, tuple[type, ...]] = {
     "string": (str,),
@@ -122,15 +123,31 @@ def compile_policy(policy: PolicySpec, engine: EngineSpec | EngineContext | None
     return plan
 
 
+class _WalkerBuilder:
+    """Collects field rules and their selectors for one :class:`FieldWalker`."""
+
+    def __init__(self) -> None:
+        self.rules: list[FieldRule] = []
+        self.selectors: list[Selector] = []
+        self.labels: list[int] = []
+
+    def add(self, rule: FieldRule, selectors: list[Selector]) -> None:
+        self.labels.extend([len(self.rules)] * len(selectors))
+        self.rules.append(rule)
+        self.selectors.extend(selectors)
+
+    def build(self, max_depth: int) -> FieldWalker:
+        return FieldWalker(self.rules, PathAutomaton(self.selectors, self.labels), max_depth)
+
+
 class _PolicyCompiler:
     def __init__(self, policy: PolicySpec, context: EngineContext) -> None:
         self.policy = policy
         self.context = context
         self.errors: list[CompileError] = []
         self.event_filters: list[EventFilter] = []
-        self.field_rules: list[FieldRule] = []
-        self.selectors: list[Selector] = []
-        self.labels: list[int] = []
+        self.fields = _WalkerBuilder()
+        self.late = _WalkerBuilder()
         self.sweep_detectors: dict[str, Detector] = {}
         self.sweep_rules: dict[str, str] = {}
 
@@ -141,10 +158,11 @@ class _PolicyCompiler:
         self._check_conflicts()
         return Plan(
             name=self.policy.name,
+            rule_ids=tuple(dict.fromkeys(rule.id for rule in self.policy.rules)),
             event_filters=self.event_filters,
-            field_rules=self.field_rules,
-            automaton=PathAutomaton(self.selectors, self.labels),
+            fields=self.fields.build(self.context.spec.limits.max_depth),
             sweep=self._sweep(),
+            late=self.late.build(self.context.spec.limits.max_depth) if self.late.rules else None,
             limits=self.context.spec.limits,
         )
 
@@ -210,12 +228,12 @@ class _PolicyCompiler:
         ):
             return
         types = frozenset(python_type for name in rule.types for python_type in _PYTHON_TYPES[name])
-        number = len(self.field_rules)
-        self.field_rules.append(
-            FieldRule(id=rule.id, kind=kind, types=types, transform=transform, keep=keep)
+        # Truncation runs after the detector sweep: cutting first could hide the rest of
+        # an email or token from the detectors.
+        builder = self.late if rule.action == "truncate" else self.fields
+        builder.add(
+            FieldRule(id=rule.id, kind=kind, types=types, transform=transform, keep=keep), selectors
         )
-        self.selectors.extend(selectors)
-        self.labels.extend([number] * len(selectors))
 
     def _keep_automaton(self, rule: RuleSpec) -> PathAutomaton | None:
         fields = rule.params.get("fields")
@@ -312,8 +330,12 @@ class _PolicyCompiler:
                     self.error(f"{rule.where}.detectors[{index}]", f"unknown detector {name!r}")
                 else:
                     chosen.append(detector)
+        errors_before = len(self.errors)
         for index, pattern in enumerate(params.get("patterns", ())):
             where = f"{rule.where}.patterns[{index}]"
+            if not pattern.get("name") or not pattern.get("regex"):
+                self.error(where, "a pattern needs a name and a regex")
+                continue
             try:
                 chosen.append(
                     custom_detector(
@@ -327,7 +349,7 @@ class _PolicyCompiler:
                 self.error(f"{where}.regex", f"pattern {pattern.get('name')!r} rejected: {error}")
         if params.get("organization", True) and self.context.organization is not None:
             chosen.append(self.context.organization)
-        if not chosen and not self.errors:
+        if not chosen and len(self.errors) == errors_before:
             self.error(rule.where, "redact rule selects no detectors")
         return chosen
 
@@ -364,11 +386,10 @@ class _PolicyCompiler:
     # --- event filters -----------------------------------------------------------------
 
     def _compile_event_filter(self, rule: RuleSpec, selectors: list[Selector]) -> None:
-        finder = PathAutomaton(selectors)
         keeps = (
-            self._drop_condition(rule, finder)
+            self._drop_condition(rule, PathAutomaton(selectors))
             if rule.action == "drop-event"
-            else self._sampler(rule, finder)
+            else self._sampler(rule, [PathAutomaton([selector]) for selector in selectors])
         )
         if keeps is not None:
             self.event_filters.append(EventFilter(id=rule.id, keeps=keeps))
@@ -400,9 +421,11 @@ class _PolicyCompiler:
             wanted = bool(params["exists"])
             return lambda event: (len(find_values(event, finder)) > 0) != wanted
         choices = list(params["in"]) if condition == "in" else [params["equals"]]
-        return lambda event: not any(value in choices for value in find_values(event, finder))
+        return lambda event: not any(_equal(value, choices) for value in find_values(event, finder))
 
-    def _sampler(self, rule: RuleSpec, finder: PathAutomaton) -> Callable[[Any], bool] | None:
+    def _sampler(
+        self, rule: RuleSpec, finders: list[PathAutomaton]
+    ) -> Callable[[Any], bool] | None:
         rate = rule.params.get("rate")
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
             self.error(f"{rule.where}.rate", "sample needs rate between 0 and 1")
@@ -413,9 +436,12 @@ class _PolicyCompiler:
         keep_missing = rule.params.get("missing", "keep") == "keep"
 
         def keeps(event: Any) -> bool:
-            for value in find_values(event, finder):
-                if isinstance(value, str | int | float) and not isinstance(value, bool):
-                    return hasher.fraction(value) < rate
+            # Selectors are tried in the order written, so the decision does not depend
+            # on the order in which an SDK happened to serialize the keys.
+            for finder in finders:
+                for value in find_values(event, finder):
+                    if isinstance(value, str | int | float) and not isinstance(value, bool):
+                        return hasher.fraction(value) < rate
             return keep_missing
 
         return keeps
@@ -436,6 +462,14 @@ class _PolicyCompiler:
                         f"selector {text!r} is kept by rule {kept_by!r} and removed by rule "
                         f"{removed_by!r}; choose one",
                     )
+
+
+def _equal(value: Any, choices: list[Any]) -> bool:
+    """``value in choices``, except that booleans never equal numbers (``True == 1``)."""
+    return any(
+        value == choice and isinstance(value, bool) == isinstance(choice, bool)
+        for choice in choices
+    )
 
 
 def _below(selector: Selector) -> Selector:

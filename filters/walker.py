@@ -1,0 +1,226 @@
+"""The walk that applies field rules: one pass, steered by a path automaton."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from filters.outcome import LimitExceeded, Outcome
+from filters.selectors import PathAutomaton
+
+Transform = Callable[[Any, Outcome], Any]
+"""Turns one scalar into its scrubbed form; may count detector hits on the outcome."""
+
+_CONTAINERS = (dict, list)
+
+
+class _Removed:
+    """Marker for a value a rule removed."""
+
+
+REMOVED = _Removed()
+
+
+class FieldKind(Enum):
+    REMOVE = "remove"
+    KEEP = "keep"
+    TRANSFORM = "transform"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """A compiled field rule. ``types`` holds Python types (empty: any)."""
+
+    id: str
+    kind: FieldKind
+    types: frozenset[type]
+    transform: Transform | None = None
+    keep: PathAutomaton | None = None
+
+
+class FieldWalker:
+    """Applies a set of field rules to a document in one walk. Only subtrees some
+    selector reaches are visited; every matching rule is applied to a value once, in the
+    order the rules were written."""
+
+    def __init__(
+        self, rules: Sequence[FieldRule], automaton: PathAutomaton, max_depth: int
+    ) -> None:
+        self._rules = tuple(rules)
+        self._automaton = automaton
+        self._max_depth = max_depth
+
+    def walk_root(
+        self, node: Any, outcome: Outcome, skip: frozenset[int] | None, path: list[str | int] | None
+    ) -> Any:
+        if skip is not None and id(node) in skip:
+            # The document is itself the event list ("[*]"): its events were walked already.
+            return node
+        automaton = self._automaton
+        start = automaton.start
+        if automaton.accepts(start):
+            node = self._apply(automaton.accepts(start), node, outcome, path)
+            if node is REMOVED:
+                return None
+        if automaton.descends(start) and type(node) in _CONTAINERS:
+            self._walk(node, start, 1, outcome, skip, path)
+        return node
+
+    def _walk(
+        self,
+        node: dict[str, Any] | list[Any],
+        state: int,
+        depth: int,
+        outcome: Outcome,
+        skip: frozenset[int] | None,
+        path: list[str | int] | None,
+    ) -> None:
+        # The hot loop: automaton rows are read directly, and ``step`` is only called on
+        # a memo miss (a key not seen before in this state).
+        if depth > self._max_depth:
+            raise LimitExceeded("engine", "max_depth", f"nesting deeper than {self._max_depth}")
+        automaton = self._automaton
+        rows = automaton.rows
+        memo, _, _, exact_only = rows[state]
+        if type(node) is list:
+            self._walk_list(node, state, depth, outcome, skip, path)
+            return
+        pairs: Any = (
+            [(key, node[key]) for key in memo if key in node] if exact_only else node.items()
+        )
+        removed: list[str] | None = None
+        for key, value in pairs:
+            target = memo.get(key)
+            if target is None:
+                target = automaton.step(state, key)
+            if target < 0:
+                continue
+            _, accepts, descends, _ = rows[target]
+            if path is not None:
+                path.append(key)
+            if accepts:
+                value = self._apply(accepts, value, outcome, path)
+                if value is REMOVED:
+                    removed = [*(removed or ()), key]
+                    if path is not None:
+                        path.pop()
+                    continue
+                node[key] = value
+            if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
+                self._walk(value, target, depth + 1, outcome, skip, path)
+            if path is not None:
+                path.pop()
+        for key in removed or ():
+            del node[key]
+
+    def _walk_list(
+        self,
+        node: list[Any],
+        state: int,
+        depth: int,
+        outcome: Outcome,
+        skip: frozenset[int] | None,
+        path: list[str | int] | None,
+    ) -> None:
+        automaton = self._automaton
+        if automaton.uses_indices:
+            targets = [automaton.step(state, index) for index in range(len(node))]
+        else:
+            # Without index selectors every element leads to the same state: look it up once.
+            targets = [automaton.step(state, 0)] * len(node)
+        rows = automaton.rows
+        removed: list[int] | None = None
+        for index, value in enumerate(node):
+            target = targets[index]
+            if target < 0:
+                continue
+            _, accepts, descends, _ = rows[target]
+            if path is not None:
+                path.append(index)
+            if accepts:
+                value = self._apply(accepts, value, outcome, path)
+                if value is REMOVED:
+                    removed = [*(removed or ()), index]
+                    if path is not None:
+                        path.pop()
+                    continue
+                node[index] = value
+            if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
+                self._walk(value, target, depth + 1, outcome, skip, path)
+            if path is not None:
+                path.pop()
+        for index in reversed(removed or ()):
+            del node[index]
+
+    def _apply(
+        self,
+        rule_numbers: tuple[int, ...],
+        value: Any,
+        outcome: Outcome,
+        path: list[str | int] | None,
+    ) -> Any:
+        for number in rule_numbers:
+            rule = self._rules[number]
+            if rule.types and type(value) not in rule.types:
+                continue
+            if rule.kind is FieldKind.REMOVE:
+                self._record(rule.id, outcome, path)
+                return REMOVED
+            if rule.kind is FieldKind.KEEP:
+                if type(value) in _CONTAINERS:
+                    assert rule.keep is not None
+                    dropped = _prune(value, rule.keep, rule.keep.start)
+                    if dropped:
+                        outcome.rule_hits[rule.id] += dropped
+                        if path is not None:
+                            outcome.changes.append((rule.id, format_path(path)))  # type: ignore[union-attr]
+                continue
+            if type(value) in _CONTAINERS:
+                continue
+            assert rule.transform is not None
+            scrubbed = rule.transform(value, outcome)
+            if scrubbed != value or type(scrubbed) is not type(value):
+                self._record(rule.id, outcome, path)
+                value = scrubbed
+        return value
+
+    @staticmethod
+    def _record(rule_id: str, outcome: Outcome, path: list[str | int] | None) -> None:
+        outcome.rule_hits[rule_id] += 1
+        if path is not None:
+            outcome.changes.append((rule_id, format_path(path)))  # type: ignore[union-attr]
+
+
+def _prune(node: dict[str, Any] | list[Any], allow: PathAutomaton, state: int) -> int:
+    """Remove everything under ``node`` that no allowlisted selector reaches; return how
+    many values were removed."""
+    removed = 0
+    items = list(node.items()) if type(node) is dict else list(enumerate(node))
+    doomed: list[str | int] = []
+    for key, value in items:
+        target = allow.step(state, key)
+        if target == PathAutomaton.DEAD:
+            doomed.append(key)
+        elif allow.accepts(target):
+            continue
+        elif allow.descends(target) and type(value) in _CONTAINERS:
+            removed += _prune(value, allow, target)
+        else:
+            doomed.append(key)
+    for key in reversed(doomed):
+        del node[key]  # type: ignore[arg-type]
+    return removed + len(doomed)
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    parts: list[str] = []
+    for step in path:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif parts:
+            parts.append(f".{step}")
+        else:
+            parts.append(step)
+    return "".join(parts) or "$"
