@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from filters.detectors.registry import BUILTIN_NAMES
 from proxy.settings import SettingsError, load_settings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "settings"
@@ -48,6 +49,12 @@ def test_example_settings_are_valid_and_complete():
     assert feedback is not None and feedback.category == "feedback" and feedback.format == "json"
     assert {route.mode for route in settings.routes} == {"scrub", "block"}
     assert settings.categories["clickstream"] == "scrub"
+
+
+def test_example_feedback_route_runs_every_builtin_detector_over_every_string():
+    settings = load_settings(EXAMPLE, environ=KEY)
+    plan = settings.route("feedback").plan
+    assert set(plan._sweep.rule_of_detector) >= set(BUILTIN_NAMES)
 
 
 def test_environment_interpolation_with_defaults(tmp_path):
