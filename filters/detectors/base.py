@@ -25,8 +25,10 @@ hands the validator the token alone. Unframed patterns (``framed=False``: litera
 dictionaries, which compile much faster without framing) are handed over as matched.
 
 Validators always receive the padded buffer: ``buffer[start - 1]`` and ``buffer[end]``
-exist for every candidate, and spans are returned in the same (padded) coordinates.
-Validators should look at no more than a few dozen bytes around the candidate.
+exist for every candidate, and spans are returned in the same (padded) coordinates. A
+validator that rejects a candidate for what surrounds it should look no more than 8
+bytes out: when a replacement lands that close to a rejected candidate, the scanner
+scans once more, so that redacting is idempotent (see ``scanner._settled``).
 """
 
 from __future__ import annotations

@@ -33,6 +33,11 @@ def framed(token: bytes, trail: bytes, lead: bytes = ANY) -> bytes:
     return lead + b"(?:" + token + b")" + trail
 
 
+def literal(text: bytes) -> bytes:
+    """``text`` as a pattern that matches it literally in hyperscan and RE2 alike."""
+    return b"".join(bytes((byte,)) if byte in ALNUM else b"\\x%02x" % byte for byte in text)
+
+
 def escape_span(buffer: bytes, index: int) -> tuple[int, int] | None:
     """The ``[start, end)`` of the backslash escape that covers ``buffer[index]``, or None.
 

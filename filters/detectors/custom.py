@@ -5,7 +5,9 @@ must compile in a linear-time engine (RE2, and hyperscan where it is available: 
 backreferences, no lookaround, no possessive quantifiers), match at least one character,
 and stay in ASCII (use ``\\xHH`` escapes for other bytes). They are not anchored: a
 document is scanned as one joined buffer, so ``^`` and ``$`` would not mean "start of
-value" and are refused. Error messages name the problem, never the pattern text.
+value" and are refused. For the same reason ``.``, ``\\S``, ``\\W``, ``\\D`` and negated
+classes are compiled so that they never match ``"``: a pattern cannot run from one JSON
+value into the next. Error messages name the problem, never the pattern text.
 """
 
 from __future__ import annotations
@@ -56,6 +58,42 @@ def _has_anchor(pattern: str) -> bool:
     return False
 
 
+_CONFINED_SHORTHANDS: Final = {"S": r'[^\s"]', "W": r'[^\w"]', "D": r'[^\d"]'}
+
+
+def _confined_to_values(pattern: str) -> str:
+    """``pattern`` with every "anything but" construct made to stop at ``"``: ``.``,
+    ``\\S``, ``\\W``, ``\\D`` and negated classes. In canonical JSON a quote inside a
+    string is always escaped, so the rewritten pattern cannot run from one value into
+    the next (``secret.*`` would otherwise swallow the rest of the document and hide
+    every later match). In plain text a quote ends such runs too."""
+    out: list[str] = []
+    index, in_class, negated, body_start = 0, False, False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            escape = pattern[index : index + 2]
+            out.append(escape if in_class else _CONFINED_SHORTHANDS.get(escape[1:], escape))
+            index += 2
+            continue
+        if in_class:
+            if char == "]" and index > body_start:  # "[]" and "[^]" start with a literal "]"
+                out.append('"' if negated else "")
+                in_class = False
+            out.append(char)
+        elif char == "[":
+            negated = pattern[index + 1 : index + 2] == "^"
+            opening = "[^" if negated else "["
+            out.append(opening)
+            index += len(opening)
+            in_class, body_start = True, index
+            continue
+        else:
+            out.append('[^"\\n]' if char == "." else char)
+        index += 1
+    return "".join(out)
+
+
 def _re2_problem(pattern: bytes, ignore_case: bool) -> str | None:
     options = re2.Options()
     options.log_errors = False  # RE2 would print the pattern to stderr
@@ -93,7 +131,7 @@ def custom_detector(name: str, pattern: str, replacement: str, ignore_case: bool
         raise ValueError(f"custom detector {name!r}: pattern {problem}")
     return Detector(
         name=name,
-        patterns=(framed(pattern.encode("ascii"), trail=ANY),),
+        patterns=(framed(_confined_to_values(pattern).encode("ascii"), trail=ANY),),
         validate=_accept,
         replacement=replacement,
         caseless=ignore_case,
@@ -108,7 +146,7 @@ def _pattern_problem(pattern: str, ignore_case: bool) -> str | None:
         return "must be ASCII (write other bytes as \\xHH escapes)"
     if _has_anchor(pattern):
         return "must not use anchors (^, $, \\A, \\z): values are scanned in a joined buffer"
-    encoded = pattern.encode("ascii")
+    encoded = _confined_to_values(pattern).encode("ascii")
     problem = _re2_problem(encoded, ignore_case)
     if problem is not None:
         return f"is not accepted by RE2: {problem}"

@@ -92,20 +92,23 @@ def _card_groups(token: bytes) -> list[tuple[int, int]] | None:
 
 
 def _validate_card(buffer: bytes, start: int, end: int) -> list[Span]:
-    # Next to a letter the digits belong to an id or hash (``a4111...``), and after
-    # ``<digit>.`` they are a decimal fraction or part of a dotted run.
-    if continues_before(buffer, start, _LETTERS) or buffer[end] in _LETTERS:
-        return []
-    if dotted_continues_before(buffer, start):
-        return []
     token = buffer[start:end]
     groups = _card_groups(token)
     if groups is None:
         return []
+    # Next to a letter the digits belong to an id or hash (``a4111...``), and after
+    # ``<digit>.`` they are a decimal fraction or part of a dotted run: the groups at
+    # such an edge cannot start (or end) a card.
+    glued_before = continues_before(buffer, start, _LETTERS) or dotted_continues_before(
+        buffer, start
+    )
+    glued_after = buffer[end] in _LETTERS
     # The candidate is as long as the pattern allows; a card followed or preceded by
     # another digit group ("4111 1111 1111 1111 2024") is found among its group runs.
-    for first in range(len(groups)):
-        for last in range(len(groups) - 1, first - 1, -1):
+    first_allowed = 1 if glued_before else 0
+    last_allowed = len(groups) - (2 if glued_after else 1)
+    for first in range(first_allowed, len(groups)):
+        for last in range(last_allowed, first - 1, -1):
             low, high = groups[first][0], groups[last][1]
             digits = token[low:high].translate(None, b" -").decode("ascii")
             if 13 <= len(digits) <= 19 and is_card_number(digits):

@@ -42,12 +42,13 @@ class JsonSpans:
     """Places spans of one canonical JSON buffer. Call :meth:`place` in increasing order
     of ``start`` (the quote count is carried forward between calls)."""
 
-    __slots__ = ("_buffer", "_cursor", "_inside")
+    __slots__ = ("_buffer", "_cursor", "_has_escapes", "_inside")
 
     def __init__(self, buffer: bytes) -> None:
         self._buffer = buffer
         self._cursor = 0
         self._inside = False
+        self._has_escapes = b"\\" in buffer
 
     def place(self, start: int, end: int) -> Placed | None:
         """Where ``[start, end)`` may be replaced, or None if nowhere."""
@@ -116,6 +117,8 @@ class JsonSpans:
         return end
 
     def _clip_escapes(self, start: int, end: int) -> Placed | None:
+        if not self._has_escapes:
+            return (start, end, False)
         buffer = self._buffer
         if buffer.rfind(b"\\", max(0, start - 5), start + 1) >= 0:
             span = escape_span(buffer, start)

@@ -18,13 +18,8 @@ from filters.detectors.context import (
     dotted_continues_after,
     framed,
     is_escape_tail,
+    literal,
 )
-
-
-def literal(text: bytes) -> bytes:
-    """``text`` as a pattern that matches it literally in hyperscan and RE2 alike."""
-    return b"".join(bytes((byte,)) if byte in ALNUM else b"\\x%02x" % byte for byte in text)
-
 
 # --- IPv4 -------------------------------------------------------------------------------
 
@@ -34,8 +29,10 @@ _IPV4_PATTERN: Final = framed(
     lead=rb"[^0-9.]",
 )
 _VERSION_WORD: Final = re.compile(rb"(?:version|ver\.?)[ :=]{0,2}$", re.IGNORECASE)
+_VERSION_WORD_END: Final = frozenset(b" :=.nNrR")
 _PRODUCT_CHARS: Final = ALNUM | frozenset(b"_.-")
-_NOT_PERSONAL_V4: Final = frozenset({"0.0.0.0", "255.255.255.255"})
+_LOOPBACK_FIRST_OCTET: Final = 127
+_NOT_PERSONAL_V4: Final = frozenset({0, 0xFFFFFFFF})  # 0.0.0.0 and 255.255.255.255
 
 
 def _after_product_slash(buffer: bytes, slash: int) -> bool:
@@ -56,27 +53,29 @@ def looks_like_version(buffer: bytes, start: int) -> bool:
         return True
     if before == 0x2F:  # "/"
         return _after_product_slash(buffer, start - 1)
+    if before not in _VERSION_WORD_END:
+        return False
     return _VERSION_WORD.search(buffer, max(0, start - 10), start) is not None
 
 
-def ipv4_address(buffer: bytes, start: int, end: int) -> ipaddress.IPv4Address | None:
-    """The address a dotted-quad candidate spells, or None when it is not one: octets
-    over 255 or with leading zeros, a longer dotted run (``10.0.19041.1``, ``1.2.3.4.5``)
-    or a version. Shared with the organization detector's CIDR check."""
+def ipv4_address(buffer: bytes, start: int, end: int) -> int | None:
+    """The address a dotted-quad candidate spells, as an integer, or None when it is not
+    one: octets over 255 or with leading zeros, a longer dotted run (``10.0.19041.1``,
+    ``1.2.3.4.5``) or a version. Shared with the organization detector's CIDR check."""
     if dotted_continues_after(buffer, end) or looks_like_version(buffer, start):
         return None
-    text = buffer[start:end].decode("ascii")
-    if any(len(octet) > 1 and octet[0] == "0" for octet in text.split(".")):
-        return None
-    try:
-        return ipaddress.IPv4Address(text)
-    except ValueError:
-        return None
+    address = 0
+    for octet in buffer[start:end].split(b"."):
+        value = int(octet)
+        if value > 255 or (octet[0] == 0x30 and len(octet) > 1):  # leading "0"
+            return None
+        address = address << 8 | value
+    return address
 
 
 def _validate_ipv4(buffer: bytes, start: int, end: int) -> list[Span]:
     address = ipv4_address(buffer, start, end)
-    if address is None or address.is_loopback or str(address) in _NOT_PERSONAL_V4:
+    if address is None or address in _NOT_PERSONAL_V4 or address >> 24 == _LOOPBACK_FIRST_OCTET:
         return []
     return [(start, end)]
 
@@ -244,7 +243,7 @@ def _validate_query_value(buffer: bytes, start: int, end: int) -> list[Span]:
     # The candidate is "name=" (the pattern stops there: matching the value too made
     # hyperscan's start-of-match tracking cost more); the value runs to a delimiter.
     value_end = _QUERY_VALUE.match(buffer, end).end()
-    if replacements.is_replacement(buffer[end:value_end]):
+    if replacements.holds_replacement(buffer[end:value_end]):
         return []
     return [(end, value_end)] if end < value_end else []
 

@@ -19,8 +19,15 @@ from typing import Final
 
 from filters.detectors import replacements
 from filters.detectors.base import Detector, Span
-from filters.detectors.context import ALNUM, DIGITS, HEX, continues_after, continues_before
-from filters.detectors.network import ipv4_address, ipv6_address, literal
+from filters.detectors.context import (
+    ALNUM,
+    DIGITS,
+    HEX,
+    continues_after,
+    continues_before,
+    literal,
+)
+from filters.detectors.network import ipv4_address, ipv6_address
 
 _V4_CANDIDATE: Final = rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
 _H16: Final = rb"[0-9a-f]{1,4}"
@@ -91,7 +98,7 @@ class _OrganizationValidator:
         if continues_before(buffer, start, _AROUND_V4) or continues_after(buffer, end, DIGITS):
             return []
         v4 = ipv4_address(buffer, start, end)
-        return [(start, end)] if v4 is not None and int(v4) in self._v4 else []
+        return [(start, end)] if v4 is not None and v4 in self._v4 else []
 
 
 def _name_span(buffer: bytes, start: int, end: int) -> Span | None:

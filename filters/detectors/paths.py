@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from filters.detectors import replacements
@@ -10,37 +11,40 @@ from filters.detectors.context import ALNUM, WHITESPACE, continues_before, frame
 
 _UNIX_NAME: Final = rb"A-Za-z0-9._@+-"
 # Windows user names may hold spaces and non-ASCII letters; the separators and the
-# characters Windows forbids in names end them. Up to three more words are taken, and
-# kept only when a path separator follows (see _windows_name_end).
+# characters Windows forbids in names end them.
 _WINDOWS_STOP: Final = rb"\\/:*?\"<>|" + WHITESPACE
-_WINDOWS_SEPARATOR: Final = rb"(?:\\{1,2}|/)"  # "\", "\\" (JSON-escaped) or "/"
+# "\", "\\" (JSON-escaped, or escaped in the text itself), "\\\\" (both) or "/".
+_WINDOWS_SEPARATOR: Final = rb"(?:\\{1,4}|/)"
 _HOME_PATTERNS: Final = (
     framed(rb"/(?:home|Users)/[" + _UNIX_NAME + rb"]+", trail=rb"[^" + _UNIX_NAME + rb"]"),
+    # The candidate is "C:\Users\" and its trail byte is the first letter of the name; the
+    # validator reads the name (matching it here made hyperscan ~3x slower).
     framed(
-        rb"[A-Za-z]:" + _WINDOWS_SEPARATOR + rb"[Uu][Ss][Ee][Rr][Ss]" + _WINDOWS_SEPARATOR
-        + rb"[^" + _WINDOWS_STOP + rb"]+(?: [^" + _WINDOWS_STOP + rb"]+){0,3}",
-        trail=rb"[" + _WINDOWS_STOP + rb"]",
+        rb"[A-Za-z]:" + _WINDOWS_SEPARATOR + rb"[Uu][Ss][Ee][Rr][Ss]" + _WINDOWS_SEPARATOR,
+        trail=rb"[^" + _WINDOWS_STOP + rb"]",
     ),
-)  # fmt: skip
+)
+# Up to three more words are read, and kept only when a path separator follows.
+_WINDOWS_NAME: Final = re.compile(
+    rb"[^" + _WINDOWS_STOP + rb"]+(?: [^" + _WINDOWS_STOP + rb"]+){0,3}"
+)
 _NOT_PERSONAL: Final = frozenset(
     {b"shared", b"public", b"default", b"default user", b"all users", b"defaultuser0"}
 )
 _PATH_CHARS: Final = ALNUM | frozenset(b"._-")
 
 
-def _windows_name_end(buffer: bytes, name_start: int, end: int) -> int:
+def _windows_name_end(buffer: bytes, name_start: int) -> int:
     """A name with spaces is only trusted up to a path separator; otherwise the words
     after the first space are ordinary text (``C:\\Users\\bob is here``)."""
+    match = _WINDOWS_NAME.match(buffer, name_start)
+    if match is None:
+        return name_start
+    end = match.end()
     if buffer[end] in b"\\/":
         return end
     space = buffer.find(b" ", name_start, end)
     return end if space < 0 else space
-
-
-def _skip_separators(buffer: bytes, index: int) -> int:
-    while buffer[index] in b"\\/":
-        index += 1
-    return index
 
 
 def _validate_home_path(buffer: bytes, start: int, end: int) -> list[Span]:
@@ -49,9 +53,9 @@ def _validate_home_path(buffer: bytes, start: int, end: int) -> list[Span]:
         return []
     if buffer[start] == 0x2F:  # "/home/NAME" or "/Users/NAME"
         name_start = buffer.find(b"/", start + 1, end) + 1
-    else:  # "C:\Users\NAME"; the separators may be "\", "\\" or "/"
-        name_start = _skip_separators(buffer, _skip_separators(buffer, start + 2) + 5)
-        end = _windows_name_end(buffer, name_start, end)
+    else:  # "C:\Users\" then the name
+        name_start = end
+        end = _windows_name_end(buffer, name_start)
     name = buffer[name_start:end]
     if not name or name.lower() in _NOT_PERSONAL or replacements.is_replacement(name):
         return []

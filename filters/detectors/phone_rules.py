@@ -32,6 +32,7 @@ import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
 
 _NON_GEOGRAPHIC = "001"
+_MAX_NATIONAL_NUMBER = 17  # libphonenumber's limit for any national significant number
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class _CallingCodeRules:
 
     regions: tuple[_RegionRules, ...]
     any_type: re.Pattern[str]
+    longest: int
+    """The most digits a national significant number of this calling code can have."""
 
     def is_valid(self, national_number: str) -> bool:
         if self.any_type.fullmatch(national_number) is None:
@@ -115,16 +118,30 @@ class PhoneRules:
         rules = self.regions_by_calling_code.get(calling_code)
         return rules is not None and rules.is_valid(national_number)
 
+    def calling_code(self, digits: str) -> int | None:
+        """The calling code that ``digits`` (what follows a ``+``) start with, if any.
+        Calling codes are a prefix code, so at most one can match."""
+        for size in (1, 2, 3):
+            if (code := int(digits[:size] or "0")) in self.regions_by_calling_code:
+                return code
+        return None
+
+    def longest_international(self, digits: str) -> int | None:
+        """The most digits (calling code included) an international number starting
+        with ``digits`` can have, or None when no calling code matches. One extra digit
+        is allowed for a national prefix written after the code: ``+44 (0)20 ...``."""
+        code = self.calling_code(digits)
+        if code is None:
+            return None
+        return len(str(code)) + self.regions_by_calling_code[code].longest + 1
+
     def is_valid_international(self, digits: str) -> bool:
         """Whether the digits after a ``+`` form a valid number (calling code first)."""
-        for size in (1, 2, 3):
-            calling_code = int(digits[:size])
-            if calling_code in self.regions_by_calling_code:
-                # Calling codes are a prefix code: at most one split can be right.
-                rest = digits[size:]
-                prefix = self.national_prefix_by_calling_code.get(calling_code)
-                return self._is_valid_either(calling_code, rest, prefix)
-        return False
+        code = self.calling_code(digits)
+        if code is None:
+            return False
+        prefix = self.national_prefix_by_calling_code.get(code)
+        return self._is_valid_either(code, digits[len(str(code)) :], prefix)
 
     def is_valid_national(self, digits: str, region: str) -> bool:
         """Whether ``digits`` dialled inside ``region`` form a valid number."""
@@ -204,7 +221,9 @@ def _calling_code_rules(calling_code: int, regions: Iterable[str]) -> _CallingCo
         return None
     alternatives = {kind.pattern.pattern for rules in compiled for kind in rules.types}
     any_type = re.compile("|".join(f"(?:{p})" for p in sorted(alternatives)) or "(?!)")
-    return _CallingCodeRules(regions=compiled, any_type=any_type)
+    lengths = [length for rules in compiled for length in rules.general.lengths]
+    longest = max(lengths, default=_MAX_NATIONAL_NUMBER)
+    return _CallingCodeRules(regions=compiled, any_type=any_type, longest=longest)
 
 
 @functools.cache

@@ -37,3 +37,10 @@ ALL_BYTES: Final = frozenset(text.encode() for text in ALL)
 def is_replacement(value: bytes) -> bool:
     """True when ``value`` is exactly one of the built-in replacements."""
     return value in ALL_BYTES
+
+
+def holds_replacement(value: bytes) -> bool:
+    """True when ``value`` contains a built-in replacement. A free-form value (after
+    ``password=`` or ``?token=``) that does was scrubbed by an earlier pass, when it was
+    read with other boundaries; reading it again would replace the replacement."""
+    return b"[" in value and any(token in value for token in ALL_BYTES)

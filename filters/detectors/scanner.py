@@ -6,13 +6,15 @@ and then only read. Per buffer it
 1. scans ``b"\\n" + buffer + b"\\n"`` once with all patterns (hyperscan; google-re2 where
    hyperscan cannot be imported, e.g. on ARM: same results, slower);
 2. keeps, per pattern and start offset, the longest match, and per pattern a left-to-right
-   run of non-overlapping matches (neighbours may share one framing byte);
+   run of matches whose tokens do not overlap (their framing bytes may);
 3. hands each candidate to its detector's validator, the only Python work per candidate;
 4. fits the validated spans to the buffer kind (in JSON: never cut an escape, quote a
    replacement that stands for a bare number; see :mod:`filters.detectors.json_spans`),
    drops spans that fall inside a replacement already in the buffer, and merges
    overlapping spans (the union is replaced once, named after the span that starts first,
-   the longest on ties, then the detector listed first).
+   the longest on ties, then the detector listed first);
+5. splices the replacements in; if a replacement may change how its neighbours read
+   (see :func:`_settled`), scans the result again, at most ``_MAX_PASSES`` times.
 
 The scanner is not thread-safe: it owns one hyperscan scratch space. A worker process
 scans on one thread; give each thread its own scanner if that ever changes.
@@ -29,7 +31,8 @@ import orjson
 import re2
 
 from filters.detectors import replacements
-from filters.detectors.base import BufferKind, Detector, Hit, Validator
+from filters.detectors.base import BufferKind, Detector, Hit, Span, Validator
+from filters.detectors.context import WHITESPACE_BYTES, is_escape_tail
 from filters.detectors.json_spans import JsonSpans
 
 try:  # hyperscan ships x86-64 wheels only
@@ -40,10 +43,32 @@ except ImportError:  # pragma: no cover - exercised on ARM
 Backend = Literal["auto", "hyperscan", "re2"]
 
 _PAD: Final = b"\n"
-_RE2_SET_MEMORY: Final = 256 << 20
+_PROTECTED_MAX: Final = 64
+_CONTEXT_REACH: Final = 8
+"""How far (bytes) a validator's look at a candidate's surroundings can be changed by a
+replacement: escape and dotted-run checks look 2-6 bytes out, the phone calling-code
+check 6. (The version-word and URL-authority checks look further, at text no
+replacement creates or removes.) Wider costs a second pass on common text: the " or
+call " between an e-mail and a rejected phone number is 9 bytes."""
+_REJECTED_REACH: Final = 512
+"""Rejected candidates starting this far before a hit are not looked at again."""
+_MAX_PASSES: Final = 8
+"""Passes after which :meth:`Scanner.redact` stops even if unsettled: a bound on the
+work an adversarial buffer can cause (a chain of glued tokens, each of which only reads
+as a token once its neighbour is replaced, settles one token per pass)."""
+# Bytes next to a replaced span that cannot change what is found around it: no token
+# ends with one of _SAFE_BEFORE and none starts with one of _SAFE_AFTER (the opening
+# bracket of "(415) 555-2671", the "/" of "/home/...", the ":" of "::1" can).
+_SAFE_BEFORE: Final = WHITESPACE_BYTES | frozenset(b"\"',;([{<>&|!?#*=")
+_SAFE_AFTER: Final = WHITESPACE_BYTES | frozenset(b"\"',;)]}>&|!?#*=[{<\\")
+_RE2_SET_MEMORY: Final = 256 << 20  # big organization dictionaries outgrow RE2's 8 MiB
 
-Candidates = dict[tuple[int, int], int]
-"""``(pattern id, match start) -> longest match end``, in padded-buffer offsets."""
+Candidates = dict[int, int]
+"""``pattern id << 40 | match start -> longest match end``, in padded-buffer offsets.
+(One packed int rather than a tuple: sorting them is what orders candidates by pattern,
+then start, and ints sort several times faster.)"""
+_START_BITS: Final = 40
+_START_MASK: Final = (1 << _START_BITS) - 1
 
 Placed = tuple[int, int, int, bool]
 """``(start, end, detector index, quoted)`` in buffer offsets."""
@@ -65,7 +90,7 @@ class _Engine(Protocol):
 
 def _keep_longest(pattern: int, start: int, end: int, _flags: int, found: Candidates) -> None:
     """Hyperscan match callback: the longest end per (pattern, start)."""
-    key = (pattern, start)
+    key = pattern << _START_BITS | start
     if found.get(key, -1) < end:
         found[key] = end
 
@@ -102,10 +127,11 @@ class _HyperscanEngine:
 
 class _Re2Engine:
     """RE2 fallback: one ``re2.Set`` pass says which patterns occur, then each of those is
-    searched leftmost-longest. Framed patterns resume at the previous match's trail byte
-    (it may be the next lead), which reproduces what the hyperscan engine keeps; unframed
-    (literal) patterns resume one byte after the previous start and keep the leftmost
-    start per end, as hyperscan reports them."""
+    searched leftmost-longest. Framed patterns resume at the last byte of the previous
+    token (the next lead may be that byte, and the next token may start at the previous
+    trail), which reproduces what the hyperscan engine keeps; unframed (literal) patterns
+    resume one byte after the previous start and keep the leftmost start per end, as
+    hyperscan reports them."""
 
     name = "re2"
 
@@ -127,7 +153,7 @@ class _Re2Engine:
 
     def candidates(self, padded: bytes) -> Candidates:
         found: Candidates = {}
-        for pattern in self._set.Match(padded):
+        for pattern in self._set.Match(padded) or ():  # None when nothing matches
             if self._framed[pattern]:
                 self._framed_matches(pattern, padded, found)
             else:
@@ -139,8 +165,8 @@ class _Re2Engine:
         position = 0
         while (match := regex.search(padded, position)) is not None:
             start, end = match.span()
-            found[(pattern, start)] = end
-            position = end - 1
+            found[pattern << _START_BITS | start] = end
+            position = end - 2
 
     def _unframed_matches(self, pattern: int, padded: bytes, found: Candidates) -> None:
         regex = self._regexes[pattern]
@@ -150,7 +176,7 @@ class _Re2Engine:
             start, end = match.span()
             if end > start and end not in seen_ends:
                 seen_ends.add(end)
-                found[(pattern, start)] = end
+                found[pattern << _START_BITS | start] = end
             position = start + 1
 
 
@@ -178,8 +204,6 @@ def hyperscan_available() -> bool:
 
 
 def _make_engine(patterns: Sequence[_Pattern], backend: Backend) -> _Engine:
-    if backend not in ("auto", "hyperscan", "re2"):
-        raise ValueError(f"unknown scanner backend {backend!r}")
     if backend == "re2" or (backend == "auto" and hyperscan is None):
         return _Re2Engine(patterns)
     if hyperscan is None:
@@ -202,6 +226,7 @@ class Scanner:
         "_longest_protected",
         "_names",
         "_pattern_detector",
+        "_pieces",
         "_protected",
         "_text",
         "_validators",
@@ -231,8 +256,16 @@ class Scanner:
         # Our own replacements, and every built-in one (a buffer may have been scrubbed by
         # another scanner before), must never be found again.
         protected = set(self._text) | set(self._json_unquoted) | replacements.ALL_BYTES
-        self._protected = tuple(sorted(protected))
+        # Replacements longer than _PROTECTED_MAX bytes are not guarded (only an admin's
+        # custom replacement could be; the guard keeps every substring in a set).
+        self._protected = tuple(sorted(p for p in protected if 0 < len(p) <= _PROTECTED_MAX))
         self._longest_protected = max(map(len, self._protected), default=0)
+        self._pieces = frozenset(
+            token[i:j]
+            for token in self._protected
+            for i in range(len(token))
+            for j in range(i + 1, len(token) + 1)
+        )
 
     @property
     def detectors(self) -> tuple[Detector, ...]:
@@ -246,88 +279,101 @@ class Scanner:
     def find(self, buffer: bytes, kind: BufferKind) -> list[Hit]:
         """Validated hits sorted by start, overlaps merged, in ``buffer`` offsets."""
         names = self._names
-        return [Hit(names[d], start, end) for start, end, d, _ in self._place(buffer, kind)]
+        placed, _ = self._place(buffer, kind)
+        return [Hit(names[d], start, end) for start, end, d, _ in placed]
 
     def redact(self, buffer: bytes, kind: BufferKind) -> tuple[bytes, Counter[str]]:
         """``buffer`` with every hit replaced, and the number of hits per detector name.
 
-        Returns ``buffer`` itself (the same object) when nothing was found.
+        Returns ``buffer`` itself (the same object) when nothing was found. The result is
+        a fixed point: redacting it again finds nothing (see :func:`_settled`), unless
+        more than ``_MAX_PASSES`` tokens are glued into one chain.
         """
-        placed = self._place(buffer, kind)
         counts: Counter[str] = Counter()
-        if not placed:
-            return buffer, counts
+        for _ in range(_MAX_PASSES):
+            placed, rejected = self._place(buffer, kind)
+            if not placed:
+                break
+            counts.update([self._names[p[2]] for p in placed])
+            settled = _settled(buffer, kind, placed, rejected)
+            buffer = self._splice(buffer, kind, placed)
+            if settled:
+                break
+        return buffer, counts
+
+    def _splice(self, buffer: bytes, kind: BufferKind, placed: list[Placed]) -> bytes:
         plain = self._text if kind is BufferKind.TEXT else self._json_unquoted
         quoted = self._json_quoted
         view = memoryview(buffer)
         parts: list[bytes | memoryview] = []
+        append = parts.append
         position = 0
         for start, end, detector, needs_quotes in placed:
-            parts.append(view[position:start])
-            parts.append(quoted[detector] if needs_quotes else plain[detector])
-            counts[self._names[detector]] += 1
+            append(view[position:start])
+            append(quoted[detector] if needs_quotes else plain[detector])
             position = end
-        parts.append(view[position:])
-        return b"".join(parts), counts
+        append(view[position:])
+        return b"".join(parts)
 
-    def _place(self, buffer: bytes, kind: BufferKind) -> list[Placed]:
+    def _place(self, buffer: bytes, kind: BufferKind) -> tuple[list[Placed], list[Span]]:
+        """Hits to replace, and the (sorted) candidates that validators rejected."""
         if self._engine is None or not buffer:
-            return []
-        validated = self._validated(b"".join((_PAD, buffer, _PAD)))
+            return [], []
+        padded = b"".join((_PAD, buffer, _PAD))
+        validated, rejected = self._validated(padded, self._engine.candidates(padded))
         if not validated:
-            return []
+            return [], rejected
         validated.sort()
         if kind is BufferKind.JSON:
-            placed = self._place_json(buffer, validated)
+            placed = _place_json(buffer, validated)
         else:
             placed = [(start, end, d, False) for start, end, d in validated]
-        return self._merge([p for p in placed if not self._inside_replacement(buffer, p)])
+        kept = [p for p in placed if not self._inside_replacement(buffer, p)]
+        return _merge(kept), rejected
 
-    def _validated(self, padded: bytes) -> list[tuple[int, int, int]]:
-        """Validated ``(start, end, detector)`` spans in buffer offsets (unsorted)."""
-        found = self._engine.candidates(padded) if self._engine is not None else {}
-        if not found:
-            return []
+    def _validated(
+        self, padded: bytes, found: Candidates
+    ) -> tuple[list[tuple[int, int, int]], list[Span]]:
+        """Validated ``(start, end, detector)`` spans (unsorted) and the rejected
+        candidates' tokens (sorted), in buffer offsets."""
+        rejected: list[Span] = []
+        # Locals: this loop runs once per candidate on the hot path.
+        framed, owner, validators = self._framed, self._pattern_detector, self._validators
         limit = len(padded) - 2
         spans: list[tuple[int, int, int]] = []
-        last_pattern, last_end = -1, -1
-        for (pattern, start), end in sorted(found.items()):
-            if self._framed[pattern]:
-                # Keep a left-to-right run of non-overlapping matches per pattern (the
-                # trail byte of one may be the lead byte of the next).
-                if pattern == last_pattern and start < last_end - 1:
+        append = spans.append
+        last_pattern = last_end = -1
+        for key in sorted(found):
+            pattern, start, end = key >> _START_BITS, key & _START_MASK, found[key]
+            if framed[pattern]:
+                # Keep a left-to-right run of matches whose tokens do not overlap, per
+                # pattern (framing bytes may: a trail byte may start the next token).
+                if pattern == last_pattern and start < last_end - 2:
                     continue
                 last_pattern, last_end = pattern, end
-                token_start, token_end = start + 1, end - 1
-            else:
-                token_start, token_end = start, end
-            detector = self._pattern_detector[pattern]
-            for low, high in self._validators[detector](padded, token_start, token_end):
-                low, high = max(low - 1, 0), min(high - 1, limit)  # drop the pad
-                if low < high:
-                    spans.append((*_whole_characters(padded, low, high, limit), detector))
-        return spans
-
-    @staticmethod
-    def _place_json(buffer: bytes, validated: list[tuple[int, int, int]]) -> list[Placed]:
-        json_spans = JsonSpans(buffer)
-        placed: list[Placed] = []
-        for start, end, detector in validated:
-            where = json_spans.place(start, end)
-            if where is not None:
-                placed.append((where[0], where[1], detector, where[2]))
-        return placed
+                start, end = start + 1, end - 1
+            detector = owner[pattern]
+            found_spans = validators[detector](padded, start, end)
+            if not found_spans:
+                rejected.append((start - 1, end - 1))
+            for low, high in found_spans:
+                low = low - 1 if low > 0 else 0  # drop the pad
+                high = high - 1 if high <= limit else limit
+                if low >= high:
+                    continue
+                if padded[low + 1] >= 0x80 or padded[high + 1] >= 0x80:
+                    low, high = _whole_characters(padded, low, high, limit)
+                append((low, high, detector))
+        rejected.sort()
+        return spans, rejected
 
     def _inside_replacement(self, buffer: bytes, placed: Placed) -> bool:
         """True when the span lies inside a replacement already in the buffer (an org
         name ``user`` inside ``[user]``): replacing it again would break idempotency."""
         start, end = placed[0], placed[1]
-        if end - start > self._longest_protected:
+        if end - start > self._longest_protected or buffer[start:end] not in self._pieces:
             return False
-        segment = buffer[start:end]
         for token in self._protected:
-            if segment not in token:
-                continue
             at = buffer.find(token, max(0, end - len(token)), start + len(token))
             while 0 <= at <= start:
                 if at + len(token) >= end:
@@ -335,18 +381,79 @@ class Scanner:
                 at = buffer.find(token, at + 1, start + len(token))
         return False
 
-    @staticmethod
-    def _merge(placed: list[Placed]) -> list[Placed]:
-        placed.sort(key=lambda p: (p[0], -p[1], p[2]))
-        merged: list[Placed] = []
-        for span in placed:
-            if merged and span[0] < merged[-1][1]:
-                last = merged[-1]
-                if span[1] > last[1]:
-                    merged[-1] = (last[0], span[1], last[2], last[3])
-                continue
-            merged.append(span)
-        return merged
+
+def _place_json(buffer: bytes, validated: list[tuple[int, int, int]]) -> list[Placed]:
+    """Fit sorted spans to canonical JSON (see :mod:`filters.detectors.json_spans`)."""
+    json_spans = JsonSpans(buffer)
+    place = json_spans.place
+    placed: list[Placed] = []
+    for start, end, detector in validated:
+        where = place(start, end)
+        if where is not None:
+            placed.append((where[0], where[1], detector, where[2]))
+    return placed
+
+
+def _merge(placed: list[Placed]) -> list[Placed]:
+    """Overlapping spans become their union, named after the span that starts first
+    (the longest of those, then the detector listed first)."""
+    placed.sort()  # by start, end, detector: nearly sorted already
+    merged: list[Placed] = []
+    for span in placed:
+        if merged and span[0] < merged[-1][1]:
+            last = merged[-1]
+            if span[0] == last[0] and span[1] > last[1]:
+                merged[-1] = span  # same start and longer: it names the hit
+            elif span[1] > last[1]:
+                merged[-1] = (last[0], span[1], last[2], last[3])
+            continue
+        merged.append(span)
+    return merged
+
+
+def _settled(buffer: bytes, kind: BufferKind, placed: list[Placed], rejected: list[Span]) -> bool:
+    """Whether replacing ``placed`` gives a buffer in which nothing new can be found.
+
+    Validators look at the bytes around a candidate, so a replacement can change what its
+    neighbours are: a span that touched token text (``john@example.com`` glued to a JWT)
+    gives that text a new boundary, and a candidate rejected for what stood next to it
+    (``010000 0000`` after ``+1 ``) may pass once that is replaced. Either case asks the
+    caller for one more pass; replacements between separators, far from rejected
+    candidates, the usual case, settle at once.
+    """
+    return _separated(buffer, kind, placed) and not _near_rejected(placed, rejected)
+
+
+def _separated(buffer: bytes, kind: BufferKind, placed: list[Placed]) -> bool:
+    """Whether every span sits between separators (or buffer edges), so that replacing
+    it cannot give neighbouring text a new token boundary."""
+    size = len(buffer)
+    for start, end, _, _ in placed:
+        if end < size and buffer[end] not in _SAFE_AFTER:
+            return False
+        if (
+            start
+            and buffer[start - 1] not in _SAFE_BEFORE
+            and (kind is BufferKind.TEXT or not is_escape_tail(buffer, start - 1))
+        ):
+            return False
+    return True
+
+
+def _near_rejected(placed: list[Placed], rejected: list[Span]) -> bool:
+    """Whether a rejected candidate lies within a validator's reach of a span without
+    being replaced along with it. Both lists are sorted by start."""
+    index, count = 0, len(rejected)
+    for start, end, _, _ in placed:
+        while index < count and rejected[index][0] < start - _REJECTED_REACH:
+            index += 1
+        near = index
+        while near < count and rejected[near][0] < end + _CONTEXT_REACH:
+            low, high = rejected[near]
+            if high > start - _CONTEXT_REACH and not start <= low < high <= end:
+                return True
+            near += 1
+    return False
 
 
 def _whole_characters(padded: bytes, low: int, high: int, limit: int) -> tuple[int, int]:

@@ -1,0 +1,230 @@
+"""IP and MAC addresses, URL userinfo and sensitive query parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from filters.detectors.base import BufferKind
+from filters.detectors.network import sensitive_query_params
+from filters.detectors.scanner import Scanner
+
+IPV4_CASES = [
+    pytest.param("from 203.0.113.7, retry", "from [ip], retry", id="plain"),
+    pytest.param("10.0.0.1:8080", "[ip]:8080", id="with-port"),
+    pytest.param("http://192.168.1.10/admin", "http://[ip]/admin", id="in-url"),
+    pytest.param("/api/hosts/10.1.2.3/status", "/api/hosts/[ip]/status", id="path-segment"),
+    pytest.param("client=198.51.100.23;", "client=[ip];", id="assignment"),
+    pytest.param("reached 10.0.0.1.", "reached [ip].", id="sentence-end"),
+    pytest.param("8.8.8.8 and 1.1.1.1", "[ip] and [ip]", id="two"),
+]
+
+IPV4_NEGATIVES = [
+    pytest.param("listen 0.0.0.0:8080", id="unspecified"),
+    pytest.param("127.0.0.1 and 127.1.2.3", id="loopback"),
+    pytest.param("255.255.255.255", id="broadcast"),
+    pytest.param("1.2.3", id="three-part-version"),
+    pytest.param("v1.2.3.4 and V10.0.0.1", id="v-version"),
+    pytest.param("version 1.2.3.4", id="version-word"),
+    pytest.param("Version: 1.2.3.4", id="version-colon"),
+    pytest.param("Chrome/120.0.6099.109", id="chrome"),
+    pytest.param("Foo/1.2.3.4 (Linux)", id="product-token"),
+    pytest.param("10.0.19041.1", id="windows-build"),
+    pytest.param("1.2.3.4.5", id="longer-dotted-run"),
+    pytest.param("256.1.1.1", id="octet-too-large"),
+    pytest.param("01.02.03.04", id="leading-zeros"),
+    pytest.param("localhost:3000", id="localhost"),
+    pytest.param("[ip]", id="own-replacement"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), IPV4_CASES)
+def test_ipv4_text(redact_text, text, expected):
+    assert redact_text(text, "ipv4") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), IPV4_CASES)
+def test_ipv4_json(redact_json, text, expected):
+    assert redact_json({"ip": text}, "ipv4") == {"ip": expected}
+
+
+@pytest.mark.parametrize("text", IPV4_NEGATIVES)
+def test_ipv4_negatives(redact_text, redact_json, text):
+    assert redact_text(text, "ipv4") == text
+    assert redact_json([text], "ipv4") == [text]
+
+
+IPV6_CASES = [
+    pytest.param("from 2001:db8::8a2e:370:7334 now", "from [ip] now", id="compressed"),
+    pytest.param("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "[ip]", id="full"),
+    pytest.param("2a02:8109:9c40:1a00:c1f3:4d5e:6f70:8192", "[ip]", id="full-slaac"),
+    pytest.param("fe80::1%eth0", "[ip]", id="zone-id"),
+    pytest.param("::ffff:192.0.2.1", "[ip]", id="v4-mapped"),
+    pytest.param("[2001:db8::1]:443", "[[ip]]:443", id="bracketed-with-port"),
+    pytest.param("FE80::ABCD:1", "[ip]", id="upper-case"),
+    pytest.param("fe80::", "[ip]", id="trailing-double-colon"),
+    pytest.param("at 2001:db8::1.", "at [ip].", id="sentence-end"),
+]
+
+IPV6_NEGATIVES = [
+    pytest.param("::", id="unspecified"),
+    pytest.param("::1", id="loopback"),
+    pytest.param("::ffff:127.0.0.1", id="mapped-loopback"),
+    pytest.param("12:30:45", id="time"),
+    pytest.param("2024-01-15T10:30:00.123Z", id="timestamp"),
+    pytest.param("00:1a:2b:3c:4d:5e", id="mac"),
+    pytest.param("std::string", id="cpp-std"),
+    pytest.param("Foo::bar()", id="cpp-method"),
+    pytest.param("Foo::bad()", id="cpp-hex-looking-method"),
+    pytest.param("ns::add::dead", id="cpp-nested"),
+    pytest.param("dead::beef", id="hex-words"),
+    pytest.param("a::b", id="single-letters"),
+    pytest.param("error 0x80070005", id="hex-error-code"),
+    pytest.param("[ip]", id="own-replacement"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), IPV6_CASES)
+def test_ipv6_text(redact_text, text, expected):
+    assert redact_text(text, "ipv6") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), IPV6_CASES)
+def test_ipv6_json(redact_json, text, expected):
+    assert redact_json({"ip": text}, "ipv6") == {"ip": expected}
+
+
+@pytest.mark.parametrize("text", IPV6_NEGATIVES)
+def test_ipv6_negatives(redact_text, redact_json, text):
+    assert redact_text(text, "ipv6") == text
+    assert redact_json([text], "ipv6") == [text]
+
+
+MAC_CASES = [
+    pytest.param("mac 00:1a:2b:3c:4d:5e.", "mac [mac].", id="colon"),
+    pytest.param("00-1A-2B-3C-4D-5E", "[mac]", id="dash-upper"),
+    pytest.param("001a.2b3c.4d5e", "[mac]", id="cisco"),
+    pytest.param("hw=a4:5e:60:e1:2b:7f,", "hw=[mac],", id="assignment"),
+]
+
+MAC_NEGATIVES = [
+    pytest.param("00:00:00:00:00:00", id="all-zero"),
+    pytest.param("ff:ff:ff:ff:ff:ff", id="broadcast"),
+    pytest.param("00:1a-2b:3c:4d:5e", id="mixed-separators"),
+    pytest.param("fe:80:00:00:00:00:00:01", id="longer-group-run"),
+    pytest.param("12:30:45", id="time"),
+    pytest.param("123e4567-e89b-12d3-a456-426614174000", id="uuid"),
+    pytest.param("[mac]", id="own-replacement"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MAC_CASES)
+def test_mac_text(redact_text, text, expected):
+    assert redact_text(text, "mac") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), MAC_CASES)
+def test_mac_json(redact_json, text, expected):
+    assert redact_json({"m": text}, "mac") == {"m": expected}
+
+
+@pytest.mark.parametrize("text", MAC_NEGATIVES)
+def test_mac_negatives(redact_text, redact_json, text):
+    assert redact_text(text, "mac") == text
+    assert redact_json([text], "mac") == [text]
+
+
+USERINFO_CASES = [
+    pytest.param(
+        "https://user:pa55@example.com/x", "https://[userinfo]@example.com/x", id="user-password"
+    ),
+    pytest.param(
+        "postgres://app:s3cr3t@db.internal:5432/app",
+        "postgres://[userinfo]@db.internal:5432/app",
+        id="database-url",
+    ),
+    pytest.param(
+        "https://ghp_token@github.com/org/repo",
+        "https://[userinfo]@github.com/org/repo",
+        id="token",
+    ),
+    pytest.param("ftp://anonymous@ftp.example.org", "ftp://[userinfo]@ftp.example.org", id="user"),
+    pytest.param("amqp://u%40x:p%3Aw@mq:5672", "amqp://[userinfo]@mq:5672", id="percent-encoded"),
+]
+
+USERINFO_NEGATIVES = [
+    pytest.param("https://example.com/@user/posts", id="at-in-path"),
+    pytest.param("git@github.com:org/repo.git", id="scp-like"),
+    pytest.param("https://example.com/?a=b@c", id="at-in-query"),
+    pytest.param("https://[userinfo]@example.com", id="own-replacement"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), USERINFO_CASES)
+def test_url_userinfo_text(redact_text, text, expected):
+    assert redact_text(text, "url_userinfo") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), USERINFO_CASES)
+def test_url_userinfo_json(redact_json, text, expected):
+    assert redact_json({"u": text}, "url_userinfo") == {"u": expected}
+
+
+@pytest.mark.parametrize("text", USERINFO_NEGATIVES)
+def test_url_userinfo_negatives(redact_text, text):
+    assert redact_text(text, "url_userinfo") == text
+
+
+def test_url_userinfo_keeps_host_next_to_email_detector(redact_text):
+    # The e-mail detector steps aside for URL userinfo, so the host survives.
+    text = "https://john@example.com/x and https://user:pw@example.com"
+    expected = "https://[userinfo]@example.com/x and https://[userinfo]@example.com"
+    assert redact_text(text, "email", "url_userinfo") == expected
+
+
+QUERY_CASES = [
+    pytest.param("/cb?token=abc123&x=1", "/cb?token=[redacted]&x=1", id="first-param"),
+    pytest.param("?a=1&sig=4e42b4d9e7240c4f6f28", "?a=1&sig=[redacted]", id="last-param"),
+    pytest.param("?Access_Token=xyz#frag", "?Access_Token=[redacted]#frag", id="case"),
+    pytest.param("?a=1;session=s1;b=2", "?a=1;session=[redacted];b=2", id="semicolons"),
+    pytest.param("?code=4/0AX4Xf&state=ok", "?code=[redacted]&state=ok", id="oauth-code"),
+    pytest.param(
+        "?utm_source=mail&email=ivan@example.com", "?utm_source=mail&email=[redacted]", id="email"
+    ),
+    pytest.param("a?key=1 b?apikey=2", "a?key=[redacted] b?apikey=[redacted]", id="two-urls"),
+]
+
+QUERY_NEGATIVES = [
+    pytest.param("?token=&x=1", id="empty-value"),
+    pytest.param("?utm_source=newsletter&uid=375666", id="other-names"),
+    pytest.param("?monkey=1&sort_key=2", id="name-inside-other-name"),
+    pytest.param("token=abc", id="not-a-query-string"),
+    pytest.param("?token=[redacted]", id="own-replacement"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), QUERY_CASES)
+def test_query_params_text(redact_text, text, expected):
+    assert redact_text(text, "sensitive_query_params") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), QUERY_CASES)
+def test_query_params_json(redact_json, text, expected):
+    assert redact_json({"url": text}, "sensitive_query_params") == {"url": expected}
+
+
+@pytest.mark.parametrize("text", QUERY_NEGATIVES)
+def test_query_params_negatives(redact_text, text):
+    assert redact_text(text, "sensitive_query_params") == text
+
+
+def test_query_param_names_are_configurable():
+    scanner = Scanner([sensitive_query_params(("ticket", "x.y"))])
+    output, counts = scanner.redact(b"?ticket=T-1&x.y=2&token=3", BufferKind.TEXT)
+    assert output == b"?ticket=[redacted]&x.y=[redacted]&token=3"
+    assert counts == {"sensitive_query_params": 2}
+
+
+@pytest.mark.parametrize("names", [(), ("",), ("a=b",), ("a b",)], ids=str)
+def test_query_param_names_are_checked(names):
+    with pytest.raises(ValueError, match="query parameter names"):
+        sensitive_query_params(names)
