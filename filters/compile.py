@@ -336,6 +336,11 @@ class _PolicyCompiler:
             if not pattern.get("name") or not pattern.get("regex"):
                 self.error(where, "a pattern needs a name and a regex")
                 continue
+            if pattern["name"] in self.context.detectors or any(
+                detector.name == pattern["name"] for detector in chosen
+            ):
+                self.error(f"{where}.name", f"{pattern['name']!r} is already a detector name")
+                continue
             try:
                 chosen.append(
                     custom_detector(
