@@ -13,6 +13,7 @@ and call ``module_upstream.reset()`` (or use a fixture that does) before each te
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Upstream:
     reply_headers: dict[str, str] = field(
         default_factory=lambda: {"Content-Type": "application/json"}
     )
+    delay: float = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -66,6 +68,8 @@ class Upstream:
                 request.host,
             )
         )
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return web.Response(status=self.status, body=self.reply, headers=self.reply_headers)
 
     def reset(self) -> None:

@@ -122,3 +122,16 @@ async def test_unreachable_upstream_is_502(start_proxy):
     ):
         assert response.status == 502
         assert "unreachable" in (await response.json())["error"]
+
+
+async def test_slow_upstream_is_504(start_proxy, upstream):
+    upstream.delay = 2.0
+    base = await start_proxy(
+        SETTINGS.replace("categories:", "limits: {upstream_timeout: 200ms}\ncategories:")
+    )
+    async with (
+        aiohttp.ClientSession() as client,
+        client.post(base + "/scrub", json=EVENT) as response,
+    ):
+        assert response.status == 504
+        assert "timed out" in (await response.json())["error"]
