@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections import Counter
 from importlib import metadata
@@ -15,6 +14,7 @@ from proxy.codecs.base import AttachmentMode, CodecContext, CodecLimits
 from proxy.codecs.detect import detect_format
 from proxy.codecs.encoding import decode_content, encode_content
 from proxy.codecs.registry import scrub_body
+from proxy.log import configure as configure_logging
 from proxy.settings import LoadedSettings, Route, SettingsError, load_settings
 
 
@@ -70,6 +70,9 @@ def _logging_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
+    parser.add_argument(
+        "--log-format", default="text", choices=("text", "json"), help="json: one object per line"
+    )
 
 
 def _load(path: str) -> LoadedSettings | None:
@@ -94,9 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     from proxy.server import ScrubgateServer
     from proxy.state import SettingsHolder
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, json_lines=args.log_format == "json")
     try:
         holder = SettingsHolder(args.config)
     except SettingsError as error:
@@ -197,9 +198,7 @@ def _explain(outcome: Outcome) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from proxy.demo import run_demo
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, json_lines=args.log_format == "json")
     return asyncio.run(run_demo(args.config, once=args.once))
 
 

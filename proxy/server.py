@@ -14,6 +14,7 @@ import logging
 import signal
 import ssl
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import aiohttp
@@ -29,6 +30,7 @@ from proxy.codecs.encoding import decode_content, encode_content
 from proxy.codecs.query import scrub_query
 from proxy.codecs.registry import scrub_body
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
+from proxy.log import access
 from proxy.routing import upstream_url
 from proxy.settings import Listener, Route
 from proxy.state import SettingsHolder, Snapshot
@@ -68,11 +70,31 @@ class ProxyHandler:
             return json_response(404, error="no route for this request")
         started = time.perf_counter()
         metrics.IN_FLIGHT.inc()
+        record = _Exchange()
+        token = _EXCHANGE.set(record)
+        status = 500
         try:
-            return await self._dispatch(request, snapshot, route, path, query)
+            response = await self._dispatch(request, snapshot, route, path, query)
+            status = response.status
+            return response
         finally:
+            elapsed = time.perf_counter() - started
+            _EXCHANGE.reset(token)
             metrics.IN_FLIGHT.dec()
-            metrics.REQUEST_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
+            metrics.REQUEST_SECONDS.labels(route=route.name).observe(elapsed)
+            access(
+                {
+                    "route": route.name,
+                    "category": route.category,
+                    "method": request.method,
+                    "verdict": record.verdict,
+                    "status": status,
+                    "bytes_in": request.content_length or 0,
+                    "bytes_out": record.bytes_out,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "rule_hits": record.rule_hits,
+                }
+            )
 
     async def _dispatch(
         self, request: web.Request, snapshot: Snapshot, route: Route, path: str, query: str
@@ -210,6 +232,7 @@ class ProxyHandler:
             _count(route, "forwarded")
         else:
             metrics.SENT_BYTES.labels(route=route.name).inc(len(body or b""))
+            _EXCHANGE.get(_Exchange()).bytes_out = len(body or b"")
         return await _relay(request, upstream)
 
     def _drop(self, route: Route, verdict: str) -> web.Response:
@@ -246,13 +269,27 @@ _SIZE_LIMITS = frozenset({"max_body_bytes", "max_decoded_bytes", "max_ratio"})
 """Limits answered 413; the others (depth, number of values, parts) follow on_unparseable."""
 
 
+@dataclass(slots=True)
+class _Exchange:
+    """What the access log line of one request reports (no values, only counts)."""
+
+    verdict: str = "failed"
+    bytes_out: int = 0
+    rule_hits: dict[str, int] | None = None
+
+
+_EXCHANGE: ContextVar[_Exchange] = ContextVar("scrubgate_exchange")
+
+
 def _count(route: Route, verdict: str) -> None:
     metrics.REQUESTS.labels(route=route.name, category=route.category, verdict=verdict).inc()
+    _EXCHANGE.get(_Exchange()).verdict = verdict
 
 
 def _count_outcome(route: Route, outcome: Outcome) -> None:
     for rule, hits in outcome.rule_hits.items():
         metrics.RULE_HITS.labels(route=route.name, rule=rule).inc(hits)
+    _EXCHANGE.get(_Exchange()).rule_hits = dict(outcome.rule_hits)
     for detector, hits in outcome.detector_hits.items():
         metrics.DETECTOR_HITS.labels(route=route.name, detector=detector).inc(hits)
     metrics.EVENTS.labels(route=route.name, verdict="kept").inc(outcome.events_out)
