@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 import signal
 import ssl
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -38,8 +40,10 @@ from proxy.state import SettingsHolder, Snapshot
 log = logging.getLogger("scrubgate")
 
 
-def json_response(status: int, **fields: object) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(fields), content_type="application/json")
+def json_response(http_status: int, /, **fields: object) -> web.Response:
+    return web.Response(
+        status=http_status, body=orjson.dumps(fields), content_type="application/json"
+    )
 
 
 @dataclass(slots=True)
@@ -365,6 +369,38 @@ class AdminHandler:
             return json_response(400, status="failed", errors=list(result.problems))
         return json_response(200, status="reloaded", changed=result.changed)
 
+    async def config(self, request: web.Request) -> web.Response:
+        """The effective settings (defaults filled in, ${VAR}s expanded), secrets masked."""
+        settings = self._holder.current.settings
+        if not _authorized(request, settings.admin.token):
+            return json_response(401, error="admin token required")
+        return json_response(
+            200, file=settings.file, sha256=settings.digest, settings=mask_secrets(settings.raw)
+        )
+
+
+_SECRET_KEY = re.compile(r"(?i)(token|secret|password|passwd|credential|api_?key)$")
+
+
+def mask_secrets(value: Any) -> Any:
+    """Settings as shown by ``/-/config``: values under secret-looking keys and URL
+    userinfo become ``***``. Secrets themselves never live in the settings (keys and
+    tokens are read from files or the environment), but ${VAR} expansion could put one
+    in any scalar."""
+    if isinstance(value, dict):
+        return {
+            key: "***" if _SECRET_KEY.search(key) and isinstance(item, str) else mask_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    if isinstance(value, str) and "@" in value and "://" in value:
+        return _URL_USERINFO.sub(r"\1***@", value)
+    return value
+
+
+_URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
 
 def _authorized(request: web.Request, token: str | None) -> bool:
     if token is None:
@@ -379,6 +415,7 @@ def admin_app(holder: SettingsHolder, ready: asyncio.Event) -> web.Application:
     app.router.add_get("/-/healthy", handler.healthy)
     app.router.add_get("/-/ready", handler.ready)
     app.router.add_post("/-/reload", handler.reload)
+    app.router.add_get("/-/config", handler.config)
     return app
 
 

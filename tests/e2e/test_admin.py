@@ -1,0 +1,146 @@
+"""The admin listener: health, readiness, metrics after known traffic, reload, config."""
+
+import aiohttp
+import orjson
+import pytest
+
+from proxy import metrics
+from proxy.server import ScrubgateServer
+from proxy.state import SettingsHolder
+
+TOKEN = "admin-token-for-tests-0123456789"
+HASH_KEY = "hash-key-that-must-never-be-shown-0123"
+
+SETTINGS = """
+version: 1
+listeners: [{name: main, port: 0}]
+admin: {port: 0, token_env: ADMIN_TOKEN}
+hashing: {key_env: HASH_KEY}
+policies:
+  p:
+    rules:
+      - {id: hash-ids, action: hash, select: userId}
+      - {id: redact, action: redact}
+routes:
+  - name: admin-test
+    upstream: "http://vendor-user:vendor-pass@127.0.0.1:{port}"
+    category: analytics
+    policy: p
+"""
+
+
+@pytest.fixture
+async def running(tmp_path, upstream):
+    port = upstream.url.rsplit(":", 1)[1]
+    path = tmp_path / "settings.yaml"
+    path.write_text(SETTINGS.replace("{port}", port))
+    holder = SettingsHolder(str(path), {"ADMIN_TOKEN": TOKEN, "HASH_KEY": HASH_KEY})
+    server = ScrubgateServer(holder)
+    await server.start()
+    yield (
+        server,
+        path,
+        f"http://127.0.0.1:{server.bound['main']}",
+        f"http://127.0.0.1:{server.bound['admin']}",
+    )
+    await server.stop()
+
+
+def sample(name, **labels):
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_health_and_readiness(running):
+    _, _, _, admin = running
+    async with aiohttp.ClientSession() as client:
+        async with client.get(admin + "/-/healthy") as response:
+            assert response.status == 200
+        async with client.get(admin + "/-/ready") as response:
+            assert response.status == 200 and (await response.json())["status"] == "ready"
+
+
+async def test_metrics_count_known_traffic_exactly(running):
+    _, _, base, admin = running
+    labels = {"route": "admin-test", "category": "analytics"}
+    before = {
+        "scrubbed": sample("scrubgate_requests_total", **labels, verdict="scrubbed"),
+        "forwarded": sample("scrubgate_requests_total", **labels, verdict="forwarded"),
+        "hash": sample("scrubgate_rule_hits_total", route="admin-test", rule="hash-ids"),
+        "email": sample("scrubgate_detector_hits_total", route="admin-test", detector="email"),
+        "kept": sample("scrubgate_events_total", route="admin-test", verdict="kept"),
+        "2xx": sample("scrubgate_upstream_responses_total", route="admin-test", status_class="2xx"),
+    }
+    async with aiohttp.ClientSession() as client:
+        for _ in range(3):
+            async with client.post(
+                base + "/t", json={"userId": "u", "m": "a@example.com b@example.com"}
+            ) as response:
+                assert response.status == 200
+        async with client.post(base + "/t", json={"n": 1}) as response:
+            assert response.status == 200
+        async with client.get(admin + "/metrics") as response:
+            exposition = await response.text()
+    assert (
+        sample("scrubgate_requests_total", **labels, verdict="scrubbed") - before["scrubbed"] == 3
+    )
+    assert (
+        sample("scrubgate_requests_total", **labels, verdict="forwarded") - before["forwarded"] == 1
+    )
+    assert (
+        sample("scrubgate_rule_hits_total", route="admin-test", rule="hash-ids") - before["hash"]
+        == 3
+    )
+    assert (
+        sample("scrubgate_detector_hits_total", route="admin-test", detector="email")
+        - before["email"]
+        == 6
+    )
+    assert (
+        sample("scrubgate_events_total", route="admin-test", verdict="kept") - before["kept"] == 4
+    )
+    assert (
+        sample("scrubgate_upstream_responses_total", route="admin-test", status_class="2xx")
+        - before["2xx"]
+        == 4
+    )
+    assert (
+        'scrubgate_requests_total{category="analytics",route="admin-test",verdict="scrubbed"}'
+        in exposition
+    )
+    assert "a@example.com" not in exposition
+
+
+async def test_reload_needs_the_token_and_keeps_the_old_plan_when_invalid(running):
+    _, path, base, admin = running
+    async with aiohttp.ClientSession() as client:
+        async with client.post(admin + "/-/reload") as response:
+            assert response.status == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with client.post(admin + "/-/reload", headers=auth) as response:
+            assert response.status == 200 and (await response.json())["status"] == "reloaded"
+        assert sample("scrubgate_config_last_reload_successful") == 1
+        path.write_text(path.read_text().replace("action: hash", "action: hashh"))
+        async with client.post(admin + "/-/reload", headers=auth) as response:
+            assert response.status == 400
+            errors = (await response.json())["errors"]
+        assert any(f"{path}:" in error and "did you mean 'hash'" in error for error in errors)
+        assert sample("scrubgate_config_last_reload_successful") == 0
+        async with client.post(base + "/t", json={"m": "a@example.com"}) as response:
+            assert response.status == 200
+
+
+async def test_config_endpoint_needs_the_token_and_masks_secrets(running):
+    _, _, _, admin = running
+    async with aiohttp.ClientSession() as client:
+        async with client.get(admin + "/-/config") as response:
+            assert response.status == 401
+        async with client.get(
+            admin + "/-/config", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as response:
+            assert response.status == 200
+            text = await response.text()
+    assert HASH_KEY not in text and TOKEN not in text and "vendor-pass" not in text
+    shown = orjson.loads(text)["settings"]
+    assert shown["routes"][0]["name"] == "admin-test"
+    assert shown["routes"][0]["upstream"].startswith("http://***@127.0.0.1:")
+    assert shown["hashing"]["key_env"] == "HASH_KEY"
