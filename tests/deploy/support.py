@@ -1,0 +1,133 @@
+"""Helpers for the deploy/ tests: promtool, metric-name extraction, a real exposition."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+ALERTS = DEPLOY / "prometheus" / "scrubgate-alerts.yml"
+SCRAPE = DEPLOY / "prometheus" / "scrape.example.yml"
+DASHBOARD = DEPLOY / "grafana" / "scrubgate.json"
+ALERT_TESTS = Path(__file__).resolve().parent / "scrubgate-alerts.test.yml"
+
+_METRIC = re.compile(r"scrubgate_[a-z0-9_]+")
+_SERIES_SUFFIX = re.compile(r"_(bucket|sum|count)$")
+
+# Suffixes each family type adds to its name in the exposition (prometheus_client).
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("", "_bucket", "_sum", "_count", "_created"),
+    "summary": ("", "_sum", "_count", "_created"),
+    "info": ("_info",),
+    "stateset": ("",),
+    "enum": ("",),
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def promtool() -> str:
+    """Path to promtool; skip the test without it, except in CI, where that is a failure."""
+    path = shutil.which("promtool")
+    if path is None:
+        message = "promtool is not on PATH (install it with scripts/ci-tools)"
+        if in_ci():
+            pytest.fail(f"{message}; CI must install it", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def run_promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [promtool(), *args],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        result.args,
+        result.returncode,
+        result.stdout.decode(errors="replace"),
+        result.stderr.decode(errors="replace"),
+    )
+
+
+def referenced_metrics(text: str) -> set[str]:
+    """scrubgate metric names in a PromQL expression (or any text), series suffixes stripped."""
+    return {_SERIES_SUFFIX.sub("", name) for name in _METRIC.findall(text)}
+
+
+def registry_metric_names() -> set[str]:
+    """Every name a query can use for scrubgate's metrics: families and their series."""
+    from proxy.metrics import REGISTRY
+
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        names.update(family.name + suffix for suffix in _SUFFIXES[family.type])
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+# Runs in a fresh interpreter so the test neither depends on nor disturbs what other tests
+# in this process have counted in the shared registry.
+_EXPOSITION = r"""
+import sys
+
+from prometheus_client import generate_latest
+
+import proxy.metrics as m
+
+for verdict in ("forwarded", "scrubbed", "dropped", "blocked", "rejected", "failed"):
+    m.REQUESTS.labels(route="feedback", category="feedback", verdict=verdict).inc()
+m.UNROUTED.labels(listener="main").inc()
+m.EVENTS.labels(route="feedback", verdict="kept").inc(3)
+m.EVENTS.labels(route="feedback", verdict="dropped").inc(1)
+m.RULE_HITS.labels(route="feedback", rule="remove-ip").inc(2)
+m.DETECTOR_HITS.labels(route="feedback", detector="email").inc(4)
+m.PAYLOAD_ERRORS.labels(route="crash", codec="gzip", reason="max_ratio").inc()
+m.PAYLOAD_ERRORS.labels(route="crash", codec="json", reason="unparseable").inc()
+m.RECEIVED_BYTES.labels(route="feedback").inc(2048)
+m.SENT_BYTES.labels(route="feedback").inc(1024)
+for status in (200, 302, 429, 503):
+    m.UPSTREAM_RESPONSES.labels(route="feedback", status_class=m.status_class(status)).inc()
+for kind in ("error", "timeout"):
+    m.UPSTREAM_RESPONSES.labels(route="feedback", status_class=kind).inc()
+m.REQUEST_SECONDS.labels(route="feedback").observe(0.012)
+m.ENGINE_SECONDS.labels(route="feedback").observe(0.002)
+m.UPSTREAM_SECONDS.labels(route="feedback").observe(0.009)
+m.BODY_BYTES.labels(route="feedback").observe(2048)
+m.IN_FLIGHT.inc()
+m.CONFIG_RELOAD_SUCCESS.set(1)
+m.CONFIG_RELOAD_SECONDS.set(1700000000)
+m.CONFIG_RELOADS.labels(result="success").inc()
+m.CONFIG_RELOADS.labels(result="failure").inc()
+m.CONFIG_INFO.info({"sha256": "0" * 64})
+m.BUILD_INFO.info({"version": "0.1.0", "backend": "hyperscan"})
+sys.stdout.buffer.write(generate_latest(m.REGISTRY))
+"""
+
+
+def render_exposition() -> bytes:
+    """scrubgate's /metrics body after some traffic on every metric."""
+    result = subprocess.run(
+        [sys.executable, "-c", _EXPOSITION],
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stdout
