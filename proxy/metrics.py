@@ -6,7 +6,12 @@ from fixed sets (verdicts, status classes) — never from payloads.
 
 from __future__ import annotations
 
+import platform
+from importlib import metadata
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from filters.detectors.scanner import hyperscan_available
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -142,6 +147,20 @@ BUILD_INFO = Info(
     "Version of scrubgate and of its scanning backend.",
     registry=REGISTRY,
 )
+
+
+def record_build_info() -> None:
+    try:
+        version = metadata.version("scrubgate")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    BUILD_INFO.info(
+        {
+            "version": version,
+            "python": platform.python_version(),
+            "scanner": "hyperscan" if hyperscan_available() else "re2",
+        }
+    )
 
 
 def status_class(status: int) -> str:

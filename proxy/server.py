@@ -451,6 +451,7 @@ class ScrubgateServer:
         self.bound: dict[str, int] = {}
 
     async def start(self) -> None:
+        metrics.record_build_info()
         await self._forwarder.start()
         settings = self.holder.current.settings
         for listener in settings.listeners:
