@@ -10,12 +10,9 @@ from importlib import metadata
 from pathlib import Path
 
 from filters.outcome import Outcome, PayloadError
-from proxy.codecs.base import AttachmentMode, CodecContext, CodecLimits
-from proxy.codecs.detect import detect_format
-from proxy.codecs.encoding import decode_content, encode_content
-from proxy.codecs.registry import scrub_body
 from proxy.log import configure as configure_logging
-from proxy.settings import LoadedSettings, Route, SettingsError, load_settings
+from proxy.pipeline import scrub_request
+from proxy.settings import LoadedSettings, SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,55 +128,25 @@ def _scrub(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(body)
         return 0
     try:
-        scrubbed, outcome = scrub_request_body(
-            settings, route, body, args.content_type, args.content_encoding
+        scrubbed = scrub_request(
+            route,
+            settings.limits,
+            body,
+            content_type=args.content_type,
+            content_encoding=args.content_encoding,
+            path=route.path_prefix,
+            explain=args.explain,
         )
     except PayloadError as error:
         print(f"cannot scrub the input: {error}", file=sys.stderr)
         return 1
-    if scrubbed is None:
+    if scrubbed.body is None:
         print("every event was dropped: nothing would be sent", file=sys.stderr)
     else:
-        sys.stdout.buffer.write(scrubbed)
+        sys.stdout.buffer.write(scrubbed.body)
     if args.explain:
-        _explain(outcome)
+        _explain(scrubbed.outcome)
     return 0
-
-
-def scrub_request_body(
-    settings: LoadedSettings,
-    route: Route,
-    body: bytes,
-    content_type: str | None,
-    content_encoding: str | None = None,
-    *,
-    explain: bool = True,
-) -> tuple[bytes | None, Outcome]:
-    """Scrub a body exactly as the route would before forwarding (``None``: all dropped)."""
-    assert route.plan is not None
-    plan = route.plan
-    limits = settings.limits
-    codec_limits = CodecLimits(
-        limits.max_body_bytes, limits.max_decoded_bytes, limits.max_ratio, limits.max_parts
-    )
-    ctx = CodecContext(
-        scrub=lambda document, events: plan.scrub(document, events, explain=explain),
-        scrub_text=plan.scrub_text,
-        content_type=content_type or "",
-        path=route.path_prefix,
-        limits=codec_limits,
-        attachments=AttachmentMode(route.attachments),
-    )
-    decoded, layers = decode_content(body, content_encoding, codec_limits)
-    body_format = (
-        route.format
-        if route.format != "auto"
-        else detect_format(content_type, route.path_prefix, decoded[:512])
-    )
-    result = scrub_body(body_format, decoded, ctx)
-    if result.empty:
-        return None, result.outcome
-    return encode_content(result.body, layers), result.outcome
 
 
 def _explain(outcome: Outcome) -> None:

@@ -18,6 +18,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -26,13 +27,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from filters.outcome import LimitExceeded, Outcome, PayloadError
 from proxy import metrics
-from proxy.codecs.base import AttachmentMode, CodecContext, CodecLimits
-from proxy.codecs.detect import detect_format
-from proxy.codecs.encoding import decode_content, encode_content
-from proxy.codecs.query import scrub_query
-from proxy.codecs.registry import scrub_body
+from proxy.audit import AuditLog, field_paths
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
 from proxy.log import access
+from proxy.pipeline import scrub_request
 from proxy.routing import upstream_url
 from proxy.settings import Listener, Route
 from proxy.state import SettingsHolder, Snapshot
@@ -46,24 +44,17 @@ def json_response(http_status: int, /, **fields: object) -> web.Response:
     )
 
 
-@dataclass(slots=True)
-class _Scrubbed:
-    """A scrub-mode request after the engine: what to send, or why not."""
-
-    body: bytes | None
-    query: str
-    outcome: Outcome
-    empty: bool = False
-
-
 class ProxyHandler:
     """Serves one listener: every request is routed, then forwarded, scrubbed, dropped or
     blocked according to the route's effective category mode."""
 
-    def __init__(self, holder: SettingsHolder, forwarder: Forwarder, listener: str) -> None:
+    def __init__(
+        self, holder: SettingsHolder, forwarder: Forwarder, listener: str, audit: AuditLog | None
+    ) -> None:
         self._holder = holder
         self._forwarder = forwarder
         self._listener = listener
+        self._audit = audit
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         snapshot = self._holder.current
@@ -134,8 +125,21 @@ class ProxyHandler:
         metrics.RECEIVED_BYTES.labels(route=route.name).inc(len(raw))
         metrics.BODY_BYTES.labels(route=route.name).observe(len(raw))
         started = time.perf_counter()
+        fields: set[str] = set()
         try:
-            scrubbed = self._run_engine(request, snapshot, route, path, query, raw)
+            scrubbed = scrub_request(
+                route,
+                limits,
+                raw,
+                content_type=request.headers.get("Content-Type"),
+                content_encoding=request.headers.get("Content-Encoding"),
+                path=path,
+                query=query,
+                explain=self._audit is not None,
+                observe=(lambda result: fields.update(field_paths(result.value)))
+                if self._audit
+                else None,
+            )
         except PayloadError as error:
             return self._unparseable(route, error)
         finally:
@@ -143,54 +147,19 @@ class ProxyHandler:
         _count_outcome(route, scrubbed.outcome)
         if scrubbed.empty:
             return self._drop(route, "dropped")
-        return await self._forward(
+        response = await self._forward(
             request, snapshot, route, path, scrubbed.query, body=scrubbed.body
         )
-
-    def _run_engine(
-        self,
-        request: web.Request,
-        snapshot: Snapshot,
-        route: Route,
-        path: str,
-        query: str,
-        raw: bytes,
-    ) -> _Scrubbed:
-        assert route.plan is not None
-        limits = snapshot.settings.limits
-        codec_limits = CodecLimits(
-            max_body_bytes=limits.max_body_bytes,
-            max_decoded_bytes=limits.max_decoded_bytes,
-            max_ratio=limits.max_ratio,
-            max_parts=limits.max_parts,
-        )
-        content_type = request.headers.get("Content-Type", "")
-        ctx = CodecContext(
-            scrub=route.plan.scrub,
-            scrub_text=route.plan.scrub_text,
-            content_type=content_type,
-            path=path,
-            limits=codec_limits,
-            attachments=AttachmentMode(route.attachments),
-        )
-        outcome = Outcome()
-        scrubbed_query, query_outcome = scrub_query(query, ctx) if query else (query, Outcome())
-        outcome.merge(query_outcome)
-        if not raw:
-            return _Scrubbed(body=raw, query=scrubbed_query, outcome=outcome)
-        decoded, layers = decode_content(raw, request.headers.get("Content-Encoding"), codec_limits)
-        body_format = (
-            route.format
-            if route.format != "auto"
-            else detect_format(content_type, path, decoded[:512])
-        )
-        result = scrub_body(body_format, decoded, ctx)
-        outcome.merge(result.outcome)
-        if result.empty:
-            return _Scrubbed(body=None, query=scrubbed_query, outcome=outcome, empty=True)
-        return _Scrubbed(
-            body=encode_content(result.body, layers), query=scrubbed_query, outcome=outcome
-        )
+        if self._audit is not None and _EXCHANGE.get(_Exchange()).verdict != "failed":
+            self._audit.record(
+                route=route.name,
+                category=route.category,
+                upstream=urlsplit(route.upstream).hostname or "",
+                status=response.status,
+                outcome=scrubbed.outcome,
+                fields=fields,
+            )
+        return response
 
     async def _forward(
         self,
@@ -419,8 +388,10 @@ def admin_app(holder: SettingsHolder, ready: asyncio.Event) -> web.Application:
     return app
 
 
-def proxy_app(holder: SettingsHolder, forwarder: Forwarder, listener: Listener) -> web.Application:
-    handler = ProxyHandler(holder, forwarder, listener.name)
+def proxy_app(
+    holder: SettingsHolder, forwarder: Forwarder, listener: Listener, audit: AuditLog | None = None
+) -> web.Application:
+    handler = ProxyHandler(holder, forwarder, listener.name, audit)
     limits = holder.current.settings.limits
     app = web.Application(
         client_max_size=limits.max_body_bytes,
@@ -448,6 +419,9 @@ class ScrubgateServer:
         self._tls: dict[str, ssl.SSLContext] = {}
         holder.on_swap(self._reload_certificates)
         self._forwarder = Forwarder(holder.current.settings.limits)
+        audit = holder.current.settings.audit
+        # Audit settings are read at start; a reload keeps the open audit log.
+        self._audit = AuditLog(audit.file, audit.max_bytes, audit.backups) if audit.file else None
         self.bound: dict[str, int] = {}
 
     async def start(self) -> None:
@@ -456,7 +430,7 @@ class ScrubgateServer:
         settings = self.holder.current.settings
         for listener in settings.listeners:
             await self._serve(
-                proxy_app(self.holder, self._forwarder, listener),
+                proxy_app(self.holder, self._forwarder, listener, self._audit),
                 listener.name,
                 listener.host,
                 listener.port,
@@ -501,6 +475,8 @@ class ScrubgateServer:
         for runner in self._runners:
             await runner.cleanup()
         await self._forwarder.close()
+        if self._audit is not None:
+            self._audit.close()
 
     async def run_forever(self) -> None:
         """Serve until SIGTERM/SIGINT; reload settings on SIGHUP."""

@@ -297,6 +297,15 @@ ROUTE = Obj(
     }
 )
 
+AUDIT = Obj(
+    {
+        "file": Field(_str("JSON-lines audit log; unset: no audit log.")),
+        "max_bytes": Field(Scalar("size", minimum=1024), default=10 * 2**20),
+        "backups": Field(Scalar("int", minimum=0), default=5),
+    },
+    doc="Per forwarded request: fields sent and rules applied (paths and counts, no values).",
+)
+
 SETTINGS = Obj(
     {
         "version": Field(Scalar("int", minimum=1, maximum=1), required=True),
@@ -306,6 +315,7 @@ SETTINGS = Obj(
         "organization": Field(ORGANIZATION, default=ORGANIZATION.defaults),
         "detectors": Field(DETECTORS, default=DETECTORS.defaults),
         "limits": Field(LIMITS, default=LIMITS.defaults),
+        "audit": Field(AUDIT, default=AUDIT.defaults),
         "categories": Field(MapOf(_str(choices=MODES)), default=dict),
         "policies": Field(MapOf(POLICY), default=dict),
         "routes": Field(ListOf(ROUTE, min_items=1), required=True),
@@ -366,6 +376,13 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Audit:
+    file: str | None
+    max_bytes: int
+    backups: int
+
+
+@dataclass(frozen=True, slots=True)
 class Admin:
     host: str
     port: int
@@ -380,6 +397,7 @@ class LoadedSettings:
     digest: str
     listeners: tuple[Listener, ...]
     admin: Admin
+    audit: Audit
     routes: tuple[Route, ...]
     limits: Limits
     categories: Mapping[str, str]
@@ -472,6 +490,7 @@ class _Builder:
             digest=digest,
             listeners=listeners,
             admin=admin,
+            audit=self._audit(),
             routes=routes,
             limits=Limits(**raw["limits"]),
             categories=MappingProxyType(categories),
@@ -636,6 +655,11 @@ class _Builder:
             )
         except (OSError, ssl.SSLError) as error:
             self.problem(where, f"cannot load the certificate and key ({_os_reason(error)})")
+
+    def _audit(self) -> Audit:
+        audit = self.raw["audit"]
+        file = str(self.base / audit["file"]) if audit.get("file") else None
+        return Audit(file=file, max_bytes=audit["max_bytes"], backups=audit["backups"])
 
     def _admin(self) -> Admin:
         admin = self.raw["admin"]
