@@ -311,7 +311,7 @@ class _PolicyCompiler:
             self.error(
                 rule.where,
                 f"rule {rule.id!r} needs a hash key, but none is configured "
-                "(set hashing.key_file or hashing.key_env)",
+                f"({self.context.spec.hashing.missing_hint})",
             )
         return self.context.hasher
 

@@ -70,6 +70,8 @@ class HashingSpec:
     length: int = 32
     prefix: str = ""
     where: str = "hashing"
+    missing_hint: str = "set hashing.key_file or hashing.key_env"
+    """Said when a rule needs the key and there is none (e.g. which variable is unset)."""
 
     def __repr__(self) -> str:
         return (

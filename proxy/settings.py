@@ -522,8 +522,15 @@ class _Builder:
     def _hashing(self) -> HashingSpec:
         hashing = self.raw["hashing"]
         key = self._secret(hashing, "hashing")
+        env_name = hashing.get("key_env")
+        hint = (
+            f"environment variable {env_name} is not set"
+            if env_name and not hashing.get("key_file")
+            else "set hashing.key_file or hashing.key_env"
+        )
         return HashingSpec(
             key=key,
+            missing_hint=hint,
             algorithm=hashing["algorithm"],
             length=hashing["length"],
             prefix=hashing["prefix"],
