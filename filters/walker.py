@@ -84,15 +84,22 @@ class FieldWalker:
         automaton = self._automaton
         rows = automaton.rows
         memo, _, _, exact_only = rows[state]
+        every_element: int | None = None
+        pairs: Any
         if type(node) is list:
-            self._walk_list(node, state, depth, outcome, skip, path)
-            return
-        pairs: Any = (
-            [(key, node[key]) for key in memo if key in node] if exact_only else node.items()
-        )
-        removed: list[str] | None = None
+            pairs = enumerate(node)
+            if not automaton.uses_indices:
+                # Without index selectors every element leads to the same state.
+                every_element = automaton.step(state, 0)
+                if every_element < 0:
+                    return
+        elif exact_only:
+            pairs = [(key, node[key]) for key in memo if key in node]
+        else:
+            pairs = node.items()
+        removed: list[Any] | None = None
         for key, value in pairs:
-            target = memo.get(key)
+            target = every_element if every_element is not None else memo.get(key)
             if target is None:
                 target = automaton.step(state, key)
             if target < 0:
@@ -107,52 +114,14 @@ class FieldWalker:
                     if path is not None:
                         path.pop()
                     continue
-                node[key] = value
+                node[key] = value  # type: ignore[index]
             if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
                 self._walk(value, target, depth + 1, outcome, skip, path)
             if path is not None:
                 path.pop()
-        for key in removed or ():
+        # Deleting last-first keeps list indices valid; for dicts the order is irrelevant.
+        for key in reversed(removed or ()):
             del node[key]
-
-    def _walk_list(
-        self,
-        node: list[Any],
-        state: int,
-        depth: int,
-        outcome: Outcome,
-        skip: frozenset[int] | None,
-        path: list[str | int] | None,
-    ) -> None:
-        automaton = self._automaton
-        if automaton.uses_indices:
-            targets = [automaton.step(state, index) for index in range(len(node))]
-        else:
-            # Without index selectors every element leads to the same state: look it up once.
-            targets = [automaton.step(state, 0)] * len(node)
-        rows = automaton.rows
-        removed: list[int] | None = None
-        for index, value in enumerate(node):
-            target = targets[index]
-            if target < 0:
-                continue
-            _, accepts, descends, _ = rows[target]
-            if path is not None:
-                path.append(index)
-            if accepts:
-                value = self._apply(accepts, value, outcome, path)
-                if value is REMOVED:
-                    removed = [*(removed or ()), index]
-                    if path is not None:
-                        path.pop()
-                    continue
-                node[index] = value
-            if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
-                self._walk(value, target, depth + 1, outcome, skip, path)
-            if path is not None:
-                path.pop()
-        for index in reversed(removed or ()):
-            del node[index]
 
     def _apply(
         self,
