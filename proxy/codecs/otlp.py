@@ -200,34 +200,35 @@ def _convert(node: Any, special: Converter) -> Any:
     return converted
 
 
-def _friendly_node(ids_are_base64: bool) -> Converter:
+def _node_converter(
+    attributes: Callable[[Any], Any], body: Callable[[Any], Any], ids: Callable[[Any], Any] | None
+) -> Converter:
+    """A converter for one direction: attribute lists, log bodies and (optionally) ids."""
+
     def convert(key: str, value: Any) -> tuple[bool, Any]:
         if value is None:
             return False, value
         if key in ATTRIBUTE_KEYS:
-            return True, attributes_to_dict(value)
+            return True, attributes(value)
         if key == BODY_KEY:
-            return True, any_value_to_python(value)
-        if ids_are_base64 and key in ID_KEYS:
-            return True, _base64_to_hex(value)
+            return True, body(value)
+        if ids is not None and key in ID_KEYS:
+            return True, ids(value)
         return False, value
 
     return convert
+
+
+def _friendly_node(ids_are_base64: bool) -> Converter:
+    return _node_converter(
+        attributes_to_dict, any_value_to_python, _base64_to_hex if ids_are_base64 else None
+    )
 
 
 def _otlp_node(ids_to_base64: bool) -> Converter:
-    def convert(key: str, value: Any) -> tuple[bool, Any]:
-        if value is None:
-            return False, value
-        if key in ATTRIBUTE_KEYS:
-            return True, dict_to_attributes(value)
-        if key == BODY_KEY:
-            return True, python_to_any_value(value)
-        if ids_to_base64 and key in ID_KEYS:
-            return True, _hex_to_base64(value)
-        return False, value
-
-    return convert
+    return _node_converter(
+        dict_to_attributes, python_to_any_value, _hex_to_base64 if ids_to_base64 else None
+    )
 
 
 def _base64_to_hex(value: Any) -> str:
