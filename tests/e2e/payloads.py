@@ -128,6 +128,18 @@ policies:
 """
 """Policy ``p``: hash ids, generalize IPs and URLs, redact every detector hit on ``**``."""
 
+PREAMBLE = (
+    """
+version: 1
+listeners: [{name: main, port: 0}]
+admin: {port: 0}
+hashing: {key_env: E2E_HASH_KEY}
+"""
+    + POLICY
+)
+"""Settings up to the routes: one listener, admin on an ephemeral port, the hash key from
+E2E_HASH_KEY and policy ``p``."""
+
 # --- leak search -------------------------------------------------------------------------
 
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{12,}={0,2}")

@@ -15,18 +15,12 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.e2e.payloads import POLICY
+from tests.e2e.payloads import PREAMBLE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SETTINGS = (
-    """
-version: 1
-listeners: [{name: main, port: 0}]
-admin: {port: 0}
-hashing: {key_env: E2E_HASH_KEY}
-"""
-    + POLICY
+    PREAMBLE
     + """
 routes:
   - {name: scrubbed, match: {path_prefix: /scrub}, upstream: "{upstream}", category: analytics, policy: p}

@@ -32,7 +32,7 @@ from tests.e2e.payloads import (
     IP,
     MESSAGE,
     PHONE,
-    POLICY,
+    PREAMBLE,
     SCRUBBED_MESSAGE,
     URL,
     USER_ID,
@@ -44,13 +44,7 @@ from tests.e2e.payloads import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SETTINGS = (
-    """
-version: 1
-listeners: [{name: main, port: 0}]
-admin: {port: 0}
-hashing: {key_env: E2E_HASH_KEY}
-"""
-    + POLICY
+    PREAMBLE
     + """
 routes:
   - {name: segment, match: {path_prefix: /v1/batch, methods: [POST]}, upstream: "{upstream}", category: analytics, policy: p}
