@@ -57,15 +57,19 @@ TEXT = FieldEncoding()
 @dataclass(frozen=True, slots=True)
 class FieldSlot:
     """One field as it appeared: its position among the fields (-1 for a field the engine
-    added), its name, which occurrence of that name it was, how it was encoded, and its
-    original text and decoded value (to tell "unchanged")."""
+    added), its name, which occurrence of that name it was, how it was encoded, its
+    original text, and the canonical JSON of its decoded value as decoded.
+
+    The fingerprint is taken at decode time because the engine changes decoded objects
+    in place: comparing against the (mutated) object itself would call a scrubbed JSON
+    field "unchanged" and send its original text."""
 
     index: int
     name: str
     occurrence: int
     encoding: FieldEncoding
     original: str
-    value: Any
+    fingerprint: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,7 @@ def fields_to_document(
             document.setdefault(name, []).append(value)
         else:
             document[name] = value
-        slots.append(FieldSlot(index, name, occurrence, encoding, text, value))
+        slots.append(FieldSlot(index, name, occurrence, encoding, text, _fingerprint(value)))
     return document, FieldLayout(tuple(slots), repeated)
 
 
@@ -131,14 +135,18 @@ def document_to_fields(document: Any, layout: FieldLayout) -> list[FieldOutput]:
     known = {slot.name for slot in layout.slots}
     for name, value in document.items():
         if name not in known:
-            added = FieldSlot(-1, name, 0, TEXT, "", None)
+            added = FieldSlot(-1, name, 0, TEXT, "", b"")
             fields.append(FieldOutput(added, encode_field_value(value, TEXT), changed=True))
     return fields
 
 
+def _fingerprint(value: Any) -> bytes:
+    # Canonical JSON tells types apart too: a rule that turned "1" into 1 is a change.
+    return orjson.dumps(value)
+
+
 def _output(slot: FieldSlot, value: Any) -> FieldOutput:
-    # Comparing types too keeps a rule that turned "1" into 1 from counting as unchanged.
-    if type(value) is type(slot.value) and value == slot.value:
+    if _fingerprint(value) == slot.fingerprint:
         return FieldOutput(slot, slot.original, changed=False)
     return FieldOutput(slot, encode_field_value(value, slot.encoding), changed=True)
 
