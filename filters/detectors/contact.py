@@ -37,6 +37,22 @@ _FILE_EXTENSIONS: Final = frozenset(
     b" html htm txt log lock yml yaml pdf java class jar wasm woff woff2 ttf otf eot mp3"
     b" mp4 webm wav".split()
 )
+# In a file name an address may be followed by an extension, after a dot or a dash
+# ("jane@example.com.png", "jane@example.com-1.png"): the domain is cut back to its
+# last alphabetic label before the extension.
+_DOMAIN_BEFORE_EXTENSION: Final = re.compile(
+    rb"@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,63}(?![a-z0-9])", re.IGNORECASE
+)
+_RETINA_SCALE: Final = re.compile(rb"[0-9]+(?:\.[0-9]+)?x(?:[.-]|$)", re.IGNORECASE)
+_NOT_TOP_LEVEL: Final = _FILE_EXTENSIONS | frozenset((b"min", b"bundle", b"chunk"))
+_EXTENSION_ENDINGS: Final = frozenset(
+    bytes((first, last))
+    for extension in _FILE_EXTENSIONS
+    for first in {extension[-2], bytes(extension[-2:-1]).upper()[0]}
+    for last in {extension[-1], bytes(extension[-1:]).upper()[0]}
+)
+"""The last two characters of every file extension, in any case: most top-level
+domains (``.com``, ``.org``, ``.de``) end otherwise, which spares reading the label."""
 _LOCAL_BYTES: Final = bytes(sorted(_LOCAL_CHARS))
 _URL_AUTHORITY_STOP: Final = frozenset(b"/@?#&=\"'<>()[]{} \t\r\n")
 _NOT_URL_AUTHORITY_STOP: Final = bytes(b for b in range(256) if b not in _URL_AUTHORITY_STOP)
@@ -57,24 +73,41 @@ def _local_part_start(buffer: bytes, at: int) -> int:
     the previous sentence) or with the letter of a JSON escape (``\\njohn@``)."""
     start = at
     while True:  # strip local-part bytes right to left, 64 at a time, in C
-        low = max(0, start - 64)
+        low = start - 64 if start > 64 else 0
         kept = len(buffer[low:start].rstrip(_LOCAL_BYTES))
         start = low + kept
-        if kept or low == 0:
+        if kept or not low:
             break
-    if buffer[start] == 0x2E or buffer.rfind(b"\\", max(0, start - 5), at) >= 0:
+    if buffer[start] == 0x2E or buffer.rfind(b"\\", start - 5 if start > 5 else 0, at) >= 0:
         while start < at and (buffer[start] == 0x2E or is_escape_tail(buffer, start)):
             start += 1
     return start
 
 
+def _without_file_extension(buffer: bytes, at: int, end: int) -> int:
+    """Where the address ends when the candidate's last label is a file type: an address
+    in a file name (``jane@example.com.png``, ``jane@example.com-1.png``) ends at the
+    top-level domain before the extension; an asset name (``logo@2x.png``,
+    ``icon@2x.min.js``) has no address in it (0)."""
+    dot = buffer.rfind(b".", at, end)
+    match = _DOMAIN_BEFORE_EXTENSION.match(buffer, at, dot)
+    if match is None or _RETINA_SCALE.match(buffer, at + 1, dot):
+        return 0
+    domain_end = match.end()
+    top_level = buffer[buffer.rfind(b".", at, domain_end) + 1 : domain_end].lower()
+    return 0 if top_level in _NOT_TOP_LEVEL else domain_end
+
+
 def _validate_email(buffer: bytes, at: int, end: int) -> list[Span]:
     start = _local_part_start(buffer, at)
-    if start == at or _in_url_authority(buffer, start):
+    if start == at or (buffer[start - 1] in b":/" and _in_url_authority(buffer, start)):
         return []
-    top_level = buffer[buffer.rfind(b".", at, end) + 1 : end].lower()
-    if top_level in _FILE_EXTENSIONS:
-        return []
+    if buffer[end - 2 : end] in _EXTENSION_ENDINGS:
+        top_level = buffer[buffer.rfind(b".", at, end) + 1 : end].lower()
+        if top_level in _FILE_EXTENSIONS:
+            end = _without_file_extension(buffer, at, end)
+            if not end:
+                return []
     return [(start, end)]
 
 
@@ -130,7 +163,6 @@ _INTERNATIONAL_LAYOUT: Final = re.compile(
     rb"\+[1-9][0-9]{0,3}(?:[ .-]?(?:\([0-9]{1,5}\)|[0-9]{1,6})){1,6}"
 )
 _PHONE_GROUP: Final = re.compile(rb"[0-9()+]+")
-_NON_DIGITS: Final = re.compile(rb"[^0-9]")
 _DATE_SHAPE: Final = re.compile(
     rb"[0-9]{1,2}([./-])[0-9]{1,2}\1[0-9]{2,4}|[0-9]{4}([./-])[0-9]{1,2}\2[0-9]{1,2}"
 )
@@ -204,15 +236,17 @@ class _PhoneValidator:
 
     def _international_end(self, token: bytes) -> int:
         """Where the valid international number that ``token`` starts with ends, or 0."""
-        digits = _NON_DIGITS.sub(b"", token).decode()
-        longest = self._rules.longest_international(digits)
-        if longest is None:
+        digits = token.translate(None, b"+ ().-").decode()
+        rules = self._rules
+        code = rules.calling_code(digits)
+        if code is None:
             return 0
+        longest = rules.longest_with_code(code)
         number_end = len(token)
         if len(digits) > longest:
             number_end, digits = _longest_number(token, longest)
         valid = _MIN_DIGITS <= len(digits) <= _MAX_DIGITS
-        return number_end if valid and self._rules.is_valid_international(digits) else 0
+        return number_end if valid and rules.is_valid_with_code(code, digits) else 0
 
     def _is_national(self, digits: str, north_american_layout: object) -> bool:
         if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:

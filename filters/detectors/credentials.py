@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -13,6 +14,7 @@ import orjson
 from filters.detectors import replacements
 from filters.detectors.base import Detector, Span, Validator
 from filters.detectors.context import (
+    ANY,
     WHITESPACE,
     WHITESPACE_BYTES,
     continues_before,
@@ -231,7 +233,16 @@ _ASSIGNMENT: Final = _QUOTE + rb"[ \t]*(?:[:=]|=>)[ \t]*"
 
 
 _NOT_SECRETS: Final = frozenset({b"null", b"true", b"false", b"none", b"undefined", b"nil"})
-_VALUE_SKIP: Final = frozenset(b" \t\"'\\:=>")
+_OPERATOR_SKIP: Final = frozenset(b" \t:=>")
+_AFTER_OPERATOR: Final = frozenset(b" \t:=>\"'\\t")
+"""Bytes that can end an assignment before its value."""
+_NAME_REACH: Final = 64
+"""How far an assignment's name and operator are looked for around a candidate."""
+_TABS: Final = b"t\t"
+"""After backslashes, what stands for a tab: the ``t`` of ``\\t``, or a tab after a
+literal backslash (whose JSON is a backslash run before ``t`` as well)."""
+_BACKSLASH: Final = 0x5C
+_DOUBLE_QUOTE: Final = 0x22
 _NAME_STOP: Final = frozenset(b"\"'=:") | WHITESPACE_BYTES
 _QUOTED_VALUE_LIMIT: Final = 1024
 
@@ -243,42 +254,153 @@ def _backslashes_before(buffer: bytes, index: int) -> int:
     return run
 
 
-def _closing_quote(buffer: bytes, opening: int, end: int) -> int:
-    """Where a quoted value that opened at ``opening`` ends: at the first quote of the
-    same escaping level (``"``, ``\\"``, ``\\\\\\"`` ... for a value quoted inside
-    JSON inside JSON), so that an escaped quote inside the value does not end it. The
-    backslashes before the closing quote are not part of the value."""
-    quote = buffer[opening : opening + 1]
+def _escaping_depth(level: int) -> int:
+    """How many times a ``"`` behind ``level`` backslashes was JSON-encoded along with
+    its text: ``"`` 0, ``\\"`` 1, ``\\\\\\"`` 2 (an even run is escaped backslashes
+    before a quote that is not escaped)."""
+    depth = 0
+    while level & 1:
+        level >>= 1
+        depth += 1
+    return depth
+
+
+def _line_end(buffer: bytes, start: int, limit: int, quote: int, depth: int) -> int:
+    """Where the line that a quoted value opened on ends (an unterminated quote ends with
+    its line), searching ``[start, limit)``: at a newline, or at a run of backslashes
+    before ``n`` that encodes a newline of the text the quote belongs to.
+
+    Decoding ``depth`` times, a run of ``r`` backslashes before ``n`` turns into a newline
+    unless ``r`` is a multiple of ``2**depth`` (then it is literal backslashes and an
+    ``n`` in the quote's text). TEXT and JSON mode agree under this rule (the JSON of a
+    text doubles each run, writes ``\\n`` for a newline and adds one to the depth), and
+    a JSON string (a ``"`` at depth 0) runs to its end whatever it holds. JSON never
+    escapes ``'``, so any backslash-n ends the line of a ``'``-quoted value."""
+    if (newline := buffer.find(b"\n", start, limit)) >= 0:
+        limit = newline
+    if quote == _DOUBLE_QUOTE and not depth:
+        return limit
+    unit = (1 << depth) - 1
+    position = start
+    while (position := buffer.find(b"\\n", position, limit)) >= 0:
+        run_start = position
+        while run_start > start and buffer[run_start - 1] == _BACKSLASH:
+            run_start -= 1
+        if quote != _DOUBLE_QUOTE or (position + 1 - run_start) & unit:
+            return run_start
+        position += 2
+    return limit
+
+
+def _closing_quote(buffer: bytes, opening: int, start: int) -> int:
+    """Where a quoted value that opened at ``opening`` ends, searching from ``start``,
+    or -1 when its quote is not closed on its line and in its string.
+
+    A ``"`` value quoted inside JSON (inside JSON ...) ends at the first quote of its own
+    level; a quote escaped once more is part of the value, one escaped less ends the
+    string that holds the value (unclosed). The backslashes before the closing quote are
+    not part of the value. JSON never escapes ``'``: a ``'`` value ends at the first
+    ``'`` behind as many backslashes as the opening one."""
+    quote = buffer[opening]
     level = _backslashes_before(buffer, opening)
-    position = end
-    limit = min(len(buffer), end + _QUOTED_VALUE_LIMIT)
-    if (newline := buffer.find(b"\n", end, limit)) >= 0:
-        limit = newline  # an unterminated quote ends with its line
-    while (position := buffer.find(quote, position, limit)) >= 0:
+    depth = _escaping_depth(level)
+    limit = _line_end(buffer, start, min(len(buffer), start + _QUOTED_VALUE_LIMIT), quote, depth)
+    quote_byte = buffer[opening : opening + 1]
+    position = start
+    while (position := buffer.find(quote_byte, position, limit)) >= 0:
         run = _backslashes_before(buffer, position)
-        if run % (2 * level + 2) == level:
-            return position - level
-        if run % 2 == 0:
-            return position - run  # an unescaped quote: the enclosing string ended
+        if quote != _DOUBLE_QUOTE:
+            if run == level:
+                return position - run
+        else:
+            for _ in range(depth):
+                if not run & 1:
+                    return -1  # not escaped at an outer level: the string ended
+                run >>= 1
+            if not run & 1:
+                return position - (1 << depth) + 1
         position += 1
-    return end
+    return -1
 
 
-def _validate_secret_value(buffer: bytes, start: int, end: int) -> list[Span]:
-    """The value after the name (a quoted value up to its closing quote), unless it is
-    empty, a JSON literal, a mask (``***``) or already a replacement."""
-    colon, equals = buffer.find(b":", start, end), buffer.find(b"=", start, end)
-    value_start = min(index for index in (colon, equals) if index >= 0)
-    while value_start < end and buffer[value_start] in _VALUE_SKIP:
-        value_start += 1
-    if buffer[value_start - 1] in b"\"'":
-        end = _closing_quote(buffer, value_start - 1, end)
-    value = buffer[value_start:end]
+def _value_start(buffer: bytes, operator_end: int) -> tuple[int, bool]:
+    """Where the value after an assignment operator starts and whether it is quoted, or
+    ``(-1, False)`` when it starts with an escape (in text, a backslash ends a value).
+    A tab before the value may be written ``\\t`` (in JSON, or in a logged line)."""
+    index = operator_end
+    while True:
+        if buffer[index] in _OPERATOR_SKIP:
+            index += 1
+            continue
+        quote = index
+        while buffer[quote] == _BACKSLASH:
+            quote += 1
+        if quote == index or buffer[quote] not in _TABS:
+            break
+        index = quote + 1
+    if buffer[quote] in b"\"'":
+        return quote + 1, True
+    return (-1, False) if quote > index else (index, False)
+
+
+def _secret_value(buffer: bytes, operator_end: int) -> Span | None:
+    """The value after an assignment operator (a quoted value up to its closing quote),
+    unless it is empty, a JSON literal, a mask (``***``) or already a replacement.
+
+    An unquoted value (or a quoted one whose quote is not closed on its line) ends at
+    whitespace, punctuation, a control character or a backslash, so that in JSON it
+    stops at an escape (``\\n``, ``\\"``, ``\\u0001``) where in text it stops at the
+    character the escape stands for, and both read the same value."""
+    value_start, quoted = _value_start(buffer, operator_end)
+    if value_start < 0:
+        return None
+    value_end = _closing_quote(buffer, value_start - 1, value_start) if quoted else -1
+    if value_end < 0:
+        value_end = _UNQUOTED_VALUE.match(buffer, value_start).end()
+    value = buffer[value_start:value_end]
     if not value.strip(b"*") or value.lower() in _NOT_SECRETS:
-        return []
+        return None
     if replacements.holds_replacement(value):
+        return None
+    return (value_start, value_end)
+
+
+class _SecretAssignmentValidator:
+    """Reads the name and operator of a candidate again (``name`` is the names' pattern
+    text) and then the value after them.
+
+    A value that starts with an escape (``\\n``: an empty value before a line break) is
+    no value; the candidate may then hold another assignment
+    (``password=\\npassword: hunter2``), which hyperscan reported with the same
+    start-of-match and so did not report on its own. A name that is the value of an
+    assignment (``password=token\\t=x``) is not a name: in text the run of candidates
+    skips it, in JSON it may come from another of the detector's patterns."""
+
+    __slots__ = ("_after_assignment", "_assignment")
+
+    def __init__(self, name: bytes) -> None:
+        assignment = name + rb"\\*[\"']?(?:[ \t]|\\+[t\t])*(?:[:=]|=>)"
+        self._assignment = re.compile(assignment, re.IGNORECASE)
+        self._after_assignment = re.compile(
+            assignment + rb"(?:[ \t:=>]|\\+[t\t])*\\*[\"']?\Z", re.IGNORECASE
+        )
+
+    def __call__(self, buffer: bytes, start: int, end: int) -> list[Span]:
+        if buffer[start - 1] in _AFTER_OPERATOR and self._after_assignment.search(
+            buffer, max(0, start - _NAME_REACH), start
+        ):
+            return []
+        assignment = self._assignment.match(buffer, start)
+        while assignment is not None:
+            operator_end = assignment.end()
+            if _value_start(buffer, operator_end)[0] >= 0:
+                span = _secret_value(buffer, operator_end)
+                return [span] if span is not None else []
+            # The next assignment starts inside this candidate; its operator may follow it.
+            assignment = self._assignment.search(buffer, operator_end, end + _NAME_REACH)
+            if assignment is not None and assignment.start() >= end:
+                return []
         return []
-    return [(value_start, end)]
 
 
 AWS_SECRET_NAMES: Final = (
@@ -313,7 +435,11 @@ DEFAULT_SECRET_NAMES: Final = (
     "refresh_token", "auth_token", "api_key", "apikey", "api-key", "private_key",
     "secret_key",
 )  # fmt: skip
-_UNQUOTED_VALUE_END: Final = WHITESPACE + rb"\"'&,;<>(){}\[\]"
+_UNQUOTED_VALUE_END: Final = WHITESPACE + rb"\"'&,;<>(){}\[\]\\\x00-\x1f\x7f"
+"""What ends an unquoted value: whitespace, punctuation, control characters and the
+backslash, so that in JSON a value stops at an escape (``\\n``, ``\\"``, ``\\\\``,
+``\\u0001``) exactly where in text it stops at the character the escape stands for."""
+_UNQUOTED_VALUE: Final = re.compile(rb"[^" + _UNQUOTED_VALUE_END + rb"]*")
 
 
 def _without_suffixed(names: Sequence[bytes]) -> list[bytes]:
@@ -336,17 +462,23 @@ def secret_assignment(names: Sequence[str] = DEFAULT_SECRET_NAMES) -> Detector:
     if not encoded or any(not name or set(name) & _NAME_STOP for name in encoded):
         raise ValueError("secret names must be non-empty and free of quotes, = and :")
     name = rb"(?:" + b"|".join(literal(n) for n in _without_suffixed(encoded)) + rb")"
-    name += _ASSIGNMENT
-    # One pattern: a quoted value is found by its first word and then extended to its
-    # closing quote by the validator.
-    pattern = framed(
-        name + _QUOTE + rb"[^" + _UNQUOTED_VALUE_END + rb"]+",
-        trail=rb"[" + _UNQUOTED_VALUE_END + rb"]",
+    # A quoted value is found by its first word and then extended to its closing quote by
+    # the validator. More patterns find what the first cannot: a quoted value that starts
+    # with a space or an escape, and a tab written ``\\t`` (in JSON) or after a literal
+    # backslash (in text; its JSON is ``\\\\\\t``) around the operator.
+    # (Optional groups such as ``(?:\\*["'])?`` or ``(?:[ \t]|\\+t)*`` in the first
+    # pattern made hyperscan's start-of-match tracking ~15x slower on a whole batch.)
+    stop = rb"[" + _UNQUOTED_VALUE_END + rb"]"
+    patterns = (
+        framed(name + _ASSIGNMENT + _QUOTE + rb"[^" + _UNQUOTED_VALUE_END + rb"]+", trail=stop),
+        framed(name + _ASSIGNMENT + rb"\\*[\"']", trail=stop),
+        framed(name + _ASSIGNMENT + rb"\\+\t", trail=ANY),
+        framed(name + _QUOTE + rb"[ \t]*\\+[t\t](?:[ \t]|\\+[t\t])*(?:[:=]|=>)", trail=ANY),
     )
     return Detector(
         name="secret_assignment",
-        patterns=(pattern,),
-        validate=_validate_secret_value,
+        patterns=patterns,
+        validate=_SecretAssignmentValidator(name),
         replacement=replacements.SECRET,
         caseless=True,
         description="values of password=, secret:, token=, api_key= ... assignments",

@@ -47,53 +47,86 @@ _CARD_BRANDS: Final = (
     (508, 508, (16,)),  # RuPay
     (9792, 9792, (16,)),  # Troy
 )
-_CARD_BRANDS_BY_PREFIX_SIZE: Final = tuple(
-    (len(str(low)), low, high, frozenset(lengths)) for low, high, lengths in _CARD_BRANDS
-)
+_LUHN_DOUBLED: Final = bytes.maketrans(b"0123456789", b"0246813579")
+_CARD_LENGTHS_BY_PREFIX: Final = {
+    f"{prefix:04d}": lengths
+    for prefix in range(10_000)
+    if (
+        lengths := frozenset(
+            length
+            for low, high, brand_lengths in _CARD_BRANDS
+            if low <= prefix // 10 ** (4 - len(str(low))) <= high
+            for length in brand_lengths
+        )
+    )
+}
+"""The card lengths of every brand whose IIN range holds a four-digit prefix."""
 
 # One run of 13-19 digits, or groups as printed: 4-4-4-4, 4-6-5 (Amex), 4-6-4 (Diners),
 # 4-4-4-4-3 ... (one pattern: each pattern without a literal is a pass over every byte).
 _CARD_PATTERN: Final = framed(
     rb"[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{3,6}){2,4}", trail=rb"[^0-9]", lead=rb"[^0-9]"
 )
-_DIGIT_GROUP: Final = re.compile(rb"[0-9]+")
+_MORE_GROUPS: Final = re.compile(rb"(?:[ -][0-9]{3,6}(?![0-9])){1,8}")
+"""Up to eight more groups (a second card and a stray group) after a grouped candidate."""
 
 
 def luhn_valid(digits: str) -> bool:
     """The Luhn (mod 10) checksum of a digit string."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    data = digits.encode("ascii")
+    # Sum the digits from the right, every second one doubled (less 9 over 9): a table
+    # maps each digit to its doubled sum, and summing bytes adds 48 per digit.
+    doubled = data[-2::-2].translate(_LUHN_DOUBLED)
+    return (sum(data[-1::-2]) + sum(doubled) - 48 * len(data)) % 10 == 0
 
 
 def is_card_number(digits: str) -> bool:
     """A 13-19 digit string with a known brand prefix and length, and a valid Luhn sum."""
-    length = len(digits)
-    for prefix_size, low, high, lengths in _CARD_BRANDS_BY_PREFIX_SIZE:
-        if length in lengths and low <= int(digits[:prefix_size]) <= high:
-            return luhn_valid(digits)
-    return False
+    return len(digits) in _CARD_LENGTHS_BY_PREFIX.get(digits[:4], ()) and luhn_valid(digits)
 
 
-def _card_groups(token: bytes) -> list[tuple[int, int]] | None:
-    """The digit groups of a candidate, or None when its layout is not a card's (mixed
-    separators, or groups too short to be how anyone prints a card number)."""
-    separators = set(token.translate(None, b"0123456789"))
-    if len(separators) > 1:
-        return None
-    groups = [match.span() for match in _DIGIT_GROUP.finditer(token)]
-    if len(groups) > 1 and any(end - start < 3 for start, end in groups[:-1]):
+def _card_groups(buffer: bytes, start: int, end: int) -> list[tuple[int, int]] | None:
+    """The digit groups of a candidate and of the groups that continue it (absolute
+    offsets), or None when its layout is not a card's (groups too short to be how anyone
+    prints a card number).
+
+    The pattern stops after five groups, and hyperscan keeps only the leftmost start per
+    end, so no candidate starts at the second of two cards printed side by side
+    (``4111 1111 1111 1111 4111 1111 1111 1111``): a grouped candidate is read on over
+    up to eight more groups so that every card of the run is found in one pass."""
+    token = buffer[start:end]
+    if len(token) < 20 and token.isdigit():
+        return [(start, end)]
+    # Groups of digits, one space or dash between each two (as the patterns match them).
+    more = _MORE_GROUPS.match(buffer, end)
+    if more is not None:
+        token = buffer[start : more.end()]
+    groups: list[tuple[int, int]] = []
+    low = start
+    for group in token.replace(b"-", b" ").split(b" "):
+        high = low + len(group)
+        groups.append((low, high))
+        low = high + 1
+    if any(high - low < 3 for low, high in groups[:-1]):
         return None
     return groups
 
 
+def _same_separator_runs(buffer: bytes, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[first, last]`` group indexes of the maximal runs joined by one separator: a
+    card is printed with spaces or with dashes, not both."""
+    runs: list[tuple[int, int]] = []
+    first = 0
+    for index in range(1, len(groups)):
+        if index > 1 and buffer[groups[index][0] - 1] != buffer[groups[index - 1][0] - 1]:
+            runs.append((first, index - 1))
+            first = index - 1
+    runs.append((first, len(groups) - 1))
+    return runs
+
+
 def _validate_card(buffer: bytes, start: int, end: int) -> list[Span]:
-    token = buffer[start:end]
-    groups = _card_groups(token)
+    groups = _card_groups(buffer, start, end)
     if groups is None:
         return []
     # Next to a letter the digits belong to an id or hash (``a4111...``), and after
@@ -102,18 +135,35 @@ def _validate_card(buffer: bytes, start: int, end: int) -> list[Span]:
     glued_before = continues_before(buffer, start, _LETTERS) or dotted_continues_before(
         buffer, start
     )
-    glued_after = buffer[end] in _LETTERS
+    glued_after = buffer[groups[-1][1]] in _LETTERS
     # The candidate is as long as the pattern allows; a card followed or preceded by
-    # another digit group ("4111 1111 1111 1111 2024") is found among its group runs.
-    first_allowed = 1 if glued_before else 0
+    # another digit group ("4111 1111 1111 1111 2024") is found among its group runs,
+    # every card of a run left to right.
+    spans: list[Span] = []
+    next_free = 1 if glued_before else 0
     last_allowed = len(groups) - (2 if glued_after else 1)
-    for first in range(first_allowed, len(groups)):
-        for last in range(last_allowed, first - 1, -1):
-            low, high = groups[first][0], groups[last][1]
-            digits = token[low:high].translate(None, b" -").decode("ascii")
-            if 13 <= len(digits) <= 19 and is_card_number(digits):
-                return [(start + low, start + high)]
-    return []
+    # Digits before each group: a run of groups holds 13-19 digits or is no card.
+    before = [0]
+    for low, high in groups:
+        before.append(before[-1] + high - low)
+    for run_first, run_last in _same_separator_runs(buffer, groups):
+        first = max(run_first, next_free)
+        run_last = min(run_last, last_allowed)
+        while first <= run_last:
+            for last in range(run_last, first - 1, -1):
+                count = before[last + 1] - before[first]
+                if count > 19:
+                    continue
+                if count < 13:
+                    break  # fewer groups hold fewer digits still
+                low, high = groups[first][0], groups[last][1]
+                digits = buffer[low:high].translate(None, b" -").decode("ascii")
+                if is_card_number(digits):
+                    spans.append((low, high))
+                    next_free, first = last + 1, last
+                    break
+            first += 1
+    return spans
 
 
 def card() -> Detector:

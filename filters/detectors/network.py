@@ -11,6 +11,7 @@ from filters.detectors import replacements
 from filters.detectors.base import Detector, Span
 from filters.detectors.context import (
     ALNUM,
+    DIGITS,
     HEX,
     WHITESPACE,
     WHITESPACE_BYTES,
@@ -31,8 +32,15 @@ _IPV4_PATTERN: Final = framed(
 _VERSION_WORD: Final = re.compile(rb"(?:version|ver\.?)[ :=]{0,2}$", re.IGNORECASE)
 _VERSION_WORD_END: Final = frozenset(b" :=.nNrR")
 _PRODUCT_CHARS: Final = ALNUM | frozenset(b"_.-")
-_LOOPBACK_FIRST_OCTET: Final = 127
-_NOT_PERSONAL_V4: Final = frozenset({0, 0xFFFFFFFF})  # 0.0.0.0 and 255.255.255.255
+_OCTET: Final = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_DOTTED_QUAD: Final = re.compile(_OCTET + rb"(?:\." + _OCTET + rb"){3}")
+"""Four octets of at most 255, without leading zeros."""
+_PERSONAL_V4: Final = re.compile(
+    rb"(?!127\.|255\.255\.255\.255$)" + _OCTET + rb"(?:\." + _OCTET + rb"){2}\."
+    rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[1-9])"
+)
+"""A dotted quad without leading zeros that is not loopback (127/8), the broadcast
+address or a network address ending in ``.0`` (``0.0.0.0`` included)."""
 
 
 def _after_product_slash(buffer: bytes, slash: int) -> bool:
@@ -62,27 +70,31 @@ def ipv4_address(buffer: bytes, start: int, end: int) -> int | None:
     """The address a dotted-quad candidate spells, as an integer, or None when it is not
     one: octets over 255 or with leading zeros, a longer dotted run (``10.0.19041.1``,
     ``1.2.3.4.5``) or a version. Shared with the organization detector's CIDR check."""
+    if _DOTTED_QUAD.fullmatch(buffer, start, end) is None:
+        return None
     if dotted_continues_after(buffer, end) or looks_like_version(buffer, start):
         return None
-    address = 0
-    for octet in buffer[start:end].split(b"."):
-        value = int(octet)
-        if value > 255 or (octet[0] == 0x30 and len(octet) > 1):  # leading "0"
-            return None
-        address = address << 8 | value
-    return address
+    first, second, third, fourth = map(int, buffer[start:end].split(b"."))
+    return first << 24 | second << 16 | third << 8 | fourth
 
 
 def _validate_ipv4(buffer: bytes, start: int, end: int) -> list[Span]:
-    address = ipv4_address(buffer, start, end)
-    if address is None or address in _NOT_PERSONAL_V4 or address >> 24 == _LOOPBACK_FIRST_OCTET:
+    # What ipv4_address checks, without building the integer (the hot path: a batch
+    # holds dozens of addresses): octets and excluded addresses by their text.
+    if _PERSONAL_V4.fullmatch(buffer, start, end) is None:
+        return []  # an octet over 255 or with a leading zero, a network, loopback, broadcast
+    if buffer[end] == 0x2E and buffer[end + 1] in DIGITS:
+        return []  # part of a longer dotted run (10.0.19041.1, 1.2.3.4.5)
+    if looks_like_version(buffer, start):
         return []
     return [(start, end)]
 
 
 def ipv4() -> Detector:
-    """IPv4 addresses, except ``0.0.0.0``, loopback, the broadcast address and version
-    numbers that happen to have four parts."""
+    """IPv4 addresses, except ``0.0.0.0``, loopback, the broadcast address, network
+    addresses ending in ``.0`` (``198.51.100.0``: what ``generalize kind: ip`` writes for
+    a /24 names a network, not a host) and version numbers that happen to have four
+    parts."""
     return Detector(
         name="ipv4",
         patterns=(_IPV4_PATTERN,),
@@ -113,6 +125,7 @@ IPV6_PATTERNS: Final = (
     ),
 )  # fmt: skip
 _BEFORE_IPV6: Final = ALNUM | frozenset(b":.")
+_PREFIX_MAX_GROUPS: Final = 3
 
 
 def ipv6_address(buffer: bytes, start: int, end: int) -> ipaddress.IPv6Address | None:
@@ -134,10 +147,20 @@ def _is_personal_v6(address: ipaddress.IPv6Address) -> bool:
     if address.is_unspecified or address.is_loopback:
         return False
     mapped = address.ipv4_mapped
-    return mapped is None or not (mapped.is_loopback or mapped.is_unspecified)
+    return mapped is None or not (
+        mapped.is_loopback or mapped.is_unspecified or not int(mapped) & 0xFF
+    )
+
+
+def _is_network_prefix(token: bytes) -> bool:
+    """``2001:db8:1234::``, ``fe80::``: at most three groups and then ``::``, the form
+    ``generalize kind: ip`` writes for a /48 (or shorter) prefix."""
+    return token.endswith(b"::") and token.count(b":") <= _PREFIX_MAX_GROUPS + 1
 
 
 def _validate_ipv6(buffer: bytes, start: int, end: int) -> list[Span]:
+    if _is_network_prefix(buffer[start:end]):
+        return []
     address = ipv6_address(buffer, start, end)
     if address is None or not _is_personal_v6(address):
         return []
@@ -146,8 +169,11 @@ def _validate_ipv6(buffer: bytes, start: int, end: int) -> list[Span]:
 
 def ipv6() -> Detector:
     """IPv6 addresses in every textual form (compressed, IPv4-mapped, with a zone id),
-    except ``::`` and ``::1``. Times, MAC addresses, C++ scopes and hex codes do not
-    parse as addresses or lack the ``::``/eight groups the candidate patterns need."""
+    except ``::``, ``::1`` and network prefixes: up to three groups then ``::``
+    (``2001:db8:1234::``, what ``generalize kind: ip`` writes for a /48) and v4-mapped
+    addresses of a network (``::ffff:192.0.2.0``). Times, MAC addresses, C++ scopes and
+    hex codes do not parse as addresses or lack the ``::``/eight groups the candidate
+    patterns need."""
     return Detector(
         name="ipv6",
         patterns=IPV6_PATTERNS,
@@ -234,7 +260,7 @@ DEFAULT_SENSITIVE_QUERY_PARAMS: Final = (
     "sid", "code", "email", "jwt", "x-amz-signature", "x-amz-credential",
     "x-amz-security-token",
 )  # fmt: skip
-_QUERY_VALUE_END: Final = rb"&#;" + WHITESPACE + rb"\"'<>\\"
+_QUERY_VALUE_END: Final = rb"&#;" + WHITESPACE + rb"\"'<>\\\x00-\x1f\x7f"
 _QUERY_VALUE: Final = re.compile(rb"[^" + _QUERY_VALUE_END + rb"]*")
 _BAD_NAME_BYTES: Final = frozenset(b"=&#;?") | WHITESPACE_BYTES
 
@@ -243,9 +269,13 @@ def _validate_query_value(buffer: bytes, start: int, end: int) -> list[Span]:
     # The candidate is "name=" (the pattern stops there: matching the value too made
     # hyperscan's start-of-match tracking cost more); the value runs to a delimiter.
     value_end = _QUERY_VALUE.match(buffer, end).end()
-    if replacements.holds_replacement(buffer[end:value_end]):
+    if end == value_end:
         return []
-    return [(end, value_end)] if end < value_end else []
+    if buffer.find(b"[", end, value_end) >= 0 and replacements.holds_replacement(
+        buffer[end:value_end]
+    ):
+        return []
+    return [(end, value_end)]
 
 
 def sensitive_query_params(

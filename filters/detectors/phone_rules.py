@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import phonenumbers
@@ -111,6 +111,26 @@ class PhoneRules:
     national_prefix_by_calling_code: Mapping[int, _NationalPrefix]
     calling_code_by_region: Mapping[str, int]
     national_prefix_by_region: Mapping[str, _NationalPrefix]
+    _code_by_prefix: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    """:meth:`calling_code` of every digit string of up to three digits (all it reads)."""
+    _longest_by_code: Mapping[int, int] = field(init=False, repr=False, compare=False)
+    """:meth:`longest_with_code` of every calling code."""
+
+    def __post_init__(self) -> None:
+        table: dict[str, int] = {}
+        for size in (1, 2, 3):
+            for number in range(10**size):
+                prefix = f"{number:0{size}d}"
+                for code_size in range(1, size + 1):
+                    if (code := int(prefix[:code_size])) in self.regions_by_calling_code:
+                        table[prefix] = code
+                        break
+        object.__setattr__(self, "_code_by_prefix", MappingProxyType(table))
+        longest = {
+            code: len(str(code)) + rules.longest + 1
+            for code, rules in self.regions_by_calling_code.items()
+        }
+        object.__setattr__(self, "_longest_by_code", MappingProxyType(longest))
 
     def is_valid(self, calling_code: int, national_number: str) -> bool:
         """Whether ``+<calling_code> <national_number>`` is a valid number, as
@@ -121,10 +141,7 @@ class PhoneRules:
     def calling_code(self, digits: str) -> int | None:
         """The calling code that ``digits`` (what follows a ``+``) start with, if any.
         Calling codes are a prefix code, so at most one can match."""
-        for size in (1, 2, 3):
-            if (code := int(digits[:size] or "0")) in self.regions_by_calling_code:
-                return code
-        return None
+        return self._code_by_prefix.get(digits[:3])
 
     def longest_international(self, digits: str) -> int | None:
         """The most digits (calling code included) an international number starting
@@ -133,15 +150,29 @@ class PhoneRules:
         code = self.calling_code(digits)
         if code is None:
             return None
-        return len(str(code)) + self.regions_by_calling_code[code].longest + 1
+        return self.longest_with_code(code)
+
+    def longest_with_code(self, code: int) -> int:
+        """:meth:`longest_international` for a known calling code."""
+        return self._longest_by_code[code]
 
     def is_valid_international(self, digits: str) -> bool:
         """Whether the digits after a ``+`` form a valid number (calling code first)."""
         code = self.calling_code(digits)
-        if code is None:
+        return code is not None and self.is_valid_with_code(code, digits)
+
+    def is_valid_with_code(self, code: int, digits: str) -> bool:
+        """:meth:`is_valid_international` for digits known to start with ``code``
+        (:meth:`_is_valid_either`, unrolled: this runs for every ``+`` candidate)."""
+        national = digits[len(str(code)) :]
+        rules = self.regions_by_calling_code.get(code)
+        if rules is None:
             return False
+        if rules.is_valid(national):
+            return True
         prefix = self.national_prefix_by_calling_code.get(code)
-        return self._is_valid_either(code, digits[len(str(code)) :], prefix)
+        stripped = prefix.strip(national) if prefix is not None else None
+        return stripped is not None and bool(stripped) and rules.is_valid(stripped)
 
     def is_valid_national(self, digits: str, region: str) -> bool:
         """Whether ``digits`` dialled inside ``region`` form a valid number."""

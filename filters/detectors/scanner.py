@@ -22,9 +22,12 @@ scans on one thread; give each thread its own scanner if that ever changes.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final, Literal, Protocol
 
 import orjson
@@ -61,17 +64,37 @@ as a token once its neighbour is replaced, settles one token per pass)."""
 # bracket of "(415) 555-2671", the "/" of "/home/...", the ":" of "::1" can).
 _SAFE_BEFORE: Final = WHITESPACE_BYTES | frozenset(b"\"',;([{<>&|!?#*=")
 _SAFE_AFTER: Final = WHITESPACE_BYTES | frozenset(b"\"',;)]}>&|!?#*=[{<\\")
+_JSON_SCALAR_CLASS: Final = rb"0-9+\-.eEtruflsan"
+"""Bytes of a bare JSON number, ``true``, ``false`` or ``null``, in a character class."""
+_IN_ONE_STRING: Final = re.compile(
+    rb"(?<!\\)(?<!\\.)(?<!\\..)(?<!\\...)(?<!\\....)(?:"
+    rb'[^"\\]*[^"\\' + _JSON_SCALAR_CLASS + rb"{}\[\]:,][^\"\\]*"
+    rb"|(?<=[^\n:\[,\\" + _JSON_SCALAR_CLASS + rb"])[" + _JSON_SCALAR_CLASS + rb"]+)",
+    re.DOTALL,
+)
+"""The usual span in canonical JSON, placed as it is: inside one string, because it holds
+a byte that only strings hold and no quote to leave the string by, or because it is made
+of scalar bytes (``10.0.0.1``) that follow a byte no bare scalar can follow (run on the
+padded buffer: the pad, a newline, counts as the buffer's edge); and with no escape in it
+or within five bytes before it (so it cuts none). Anything else goes to
+:class:`~filters.detectors.json_spans.JsonSpans`."""
 _RE2_SET_MEMORY: Final = 256 << 20  # big organization dictionaries outgrow RE2's 8 MiB
 
-Candidates = dict[int, int]
-"""``pattern id << 40 | match start -> longest match end``, in padded-buffer offsets.
-(One packed int rather than a tuple: sorting them is what orders candidates by pattern,
-then start, and ints sort several times faster.)"""
+Matches = list[int]
+"""Every match as one packed int, ``(pattern id << 40 | start) << 32 | end`` in
+padded-buffer offsets, in no particular order. (Ints rather than tuples: appending one
+is the cheapest thing a hyperscan callback can do, and sorting them, which orders
+matches by pattern, then start, then end, is several times faster.)"""
 _START_BITS: Final = 40
 _START_MASK: Final = (1 << _START_BITS) - 1
+_END_BITS: Final = 32
+_END_MASK: Final = (1 << _END_BITS) - 1
+_MAX_BUFFER: Final = _END_MASK - 2
+"""Offsets must fit in ``_END_BITS`` (4 GiB, far beyond any body limit)."""
 
 Placed = tuple[int, int, int, bool]
 """``(start, end, detector index, quoted)`` in buffer offsets."""
+_END_OF: Final = itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +108,18 @@ class _Pattern:
 class _Engine(Protocol):
     name: str
 
-    def candidates(self, padded: bytes) -> Candidates: ...
+    def matches(self, padded: bytes) -> Matches: ...
 
 
-def _keep_longest(pattern: int, start: int, end: int, _flags: int, found: Candidates) -> None:
-    """Hyperscan match callback: the longest end per (pattern, start)."""
-    key = pattern << _START_BITS | start
-    if found.get(key, -1) < end:
-        found[key] = end
+def _collect(pattern: int, start: int, end: int, _flags: int, append: Any) -> None:
+    """Hyperscan match callback (the context is the list's bound ``append``)."""
+    append((pattern << _START_BITS | start) << _END_BITS | end)
+
+
+def longest_matches(matches: Matches) -> dict[int, int]:
+    """``pattern id << 40 | start -> longest end``, ordered by pattern, then start."""
+    matches.sort()  # within one (pattern, start) the longest end comes last and wins
+    return {match >> _END_BITS: match & _END_MASK for match in matches}
 
 
 class _HyperscanEngine:
@@ -117,10 +144,10 @@ class _HyperscanEngine:
         self._database = database
         self._scratch = hyperscan.Scratch(database)
 
-    def candidates(self, padded: bytes) -> Candidates:
-        found: Candidates = {}
+    def matches(self, padded: bytes) -> Matches:
+        found: Matches = []
         self._database.scan(
-            padded, match_event_handler=_keep_longest, context=found, scratch=self._scratch
+            padded, match_event_handler=_collect, context=found.append, scratch=self._scratch
         )
         return found
 
@@ -151,8 +178,8 @@ class _Re2Engine:
             raise ValueError(f"patterns rejected by re2: {_first_clause(error)}") from None
         self._framed = tuple(p.framed for p in patterns)
 
-    def candidates(self, padded: bytes) -> Candidates:
-        found: Candidates = {}
+    def matches(self, padded: bytes) -> Matches:
+        found: Matches = []
         for pattern in self._set.Match(padded) or ():  # None when nothing matches
             if self._framed[pattern]:
                 self._framed_matches(pattern, padded, found)
@@ -160,23 +187,25 @@ class _Re2Engine:
                 self._unframed_matches(pattern, padded, found)
         return found
 
-    def _framed_matches(self, pattern: int, padded: bytes, found: Candidates) -> None:
+    def _framed_matches(self, pattern: int, padded: bytes, found: Matches) -> None:
         regex = self._regexes[pattern]
+        append = found.append
         position = 0
         while (match := regex.search(padded, position)) is not None:
             start, end = match.span()
-            found[pattern << _START_BITS | start] = end
+            append((pattern << _START_BITS | start) << _END_BITS | end)
             position = end - 2
 
-    def _unframed_matches(self, pattern: int, padded: bytes, found: Candidates) -> None:
+    def _unframed_matches(self, pattern: int, padded: bytes, found: Matches) -> None:
         regex = self._regexes[pattern]
+        append = found.append
         position = 0
         seen_ends: set[int] = set()
         while (match := regex.search(padded, position)) is not None:
             start, end = match.span()
             if end > start and end not in seen_ends:
                 seen_ends.add(end)
-                found[pattern << _START_BITS | start] = end
+                append((pattern << _START_BITS | start) << _END_BITS | end)
             position = start + 1
 
 
@@ -226,6 +255,7 @@ class Scanner:
         "_longest_protected",
         "_names",
         "_pattern_detector",
+        "_pattern_validators",
         "_pieces",
         "_protected",
         "_text",
@@ -248,6 +278,7 @@ class Scanner:
         self._names = tuple(names)
         self._validators: tuple[Validator, ...] = tuple(d.validate for d in self._detectors)
         self._pattern_detector = tuple(p.detector for p in patterns)
+        self._pattern_validators = tuple(self._validators[p.detector] for p in patterns)
         self._framed = tuple(p.framed for p in patterns)
         texts = [detector.replacement for detector in self._detectors]
         self._text = tuple(text.encode() for text in texts)
@@ -290,89 +321,139 @@ class Scanner:
         more than ``_MAX_PASSES`` tokens are glued into one chain.
         """
         counts: Counter[str] = Counter()
+        names = self._names
         for _ in range(_MAX_PASSES):
             placed, rejected = self._place(buffer, kind)
             if not placed:
                 break
-            counts.update([self._names[p[2]] for p in placed])
-            settled = _settled(buffer, kind, placed, rejected)
-            buffer = self._splice(buffer, kind, placed)
-            if settled:
+            for detector, count in Counter([p[2] for p in placed]).items():
+                counts[names[detector]] += count
+            buffer, separated = self._splice(buffer, kind, placed)
+            if _settled(separated, placed, rejected):
                 break
         return buffer, counts
 
-    def _splice(self, buffer: bytes, kind: BufferKind, placed: list[Placed]) -> bytes:
+    def _splice(self, buffer: bytes, kind: BufferKind, placed: list[Placed]) -> tuple[bytes, bool]:
+        """The buffer with ``placed`` replaced, and whether every span sat between
+        separators (:func:`_between_separators`, checked along the way)."""
         plain = self._text if kind is BufferKind.TEXT else self._json_unquoted
         quoted = self._json_quoted
         view = memoryview(buffer)
         parts: list[bytes | memoryview] = []
         append = parts.append
         position = 0
+        separated = True
+        size = len(buffer)
         for start, end, detector, needs_quotes in placed:
+            if separated and not (
+                (end >= size or buffer[end] in _SAFE_AFTER)
+                and (not start or buffer[start - 1] in _SAFE_BEFORE)
+            ):
+                separated = _between_separators(buffer, kind, start, end, size)
             append(view[position:start])
             append(quoted[detector] if needs_quotes else plain[detector])
             position = end
         append(view[position:])
-        return b"".join(parts)
+        return b"".join(parts), separated
 
     def _place(self, buffer: bytes, kind: BufferKind) -> tuple[list[Placed], list[Span]]:
-        """Hits to replace, and the (sorted) candidates that validators rejected."""
+        """Hits to replace (sorted, overlaps merged), and the (sorted) candidates that
+        validators rejected."""
         if self._engine is None or not buffer:
             return [], []
+        if len(buffer) > _MAX_BUFFER:
+            raise ValueError("buffer too large to scan")
         padded = b"".join((_PAD, buffer, _PAD))
-        validated, rejected = self._validated(padded, self._engine.candidates(padded))
-        if not validated:
-            return [], rejected
-        validated.sort()
-        if kind is BufferKind.JSON:
-            placed = _place_json(buffer, validated)
-        else:
-            placed = [(start, end, d, False) for start, end, d in validated]
-        kept = [p for p in placed if not self._inside_replacement(buffer, p)]
-        return _merge(kept), rejected
+        placed, rejected = self._validated(buffer, padded, self._engine.matches(padded), kind)
+        return (_merge(placed) if placed else placed), rejected
 
     def _validated(
-        self, padded: bytes, found: Candidates
-    ) -> tuple[list[tuple[int, int, int]], list[Span]]:
-        """Validated ``(start, end, detector)`` spans (unsorted) and the rejected
-        candidates' tokens (sorted), in buffer offsets."""
+        self, buffer: bytes, padded: bytes, matches: Matches, kind: BufferKind
+    ) -> tuple[list[Placed], list[Span]]:
+        """The validated spans fitted to the buffer kind (unsorted; spans inside a
+        replacement already in the buffer dropped) and the rejected candidates' tokens
+        (sorted), in buffer offsets.
+
+        One loop over the candidates does it all for the usual span; in JSON, spans the
+        :data:`_IN_ONE_STRING` shortcut cannot place are placed afterwards, in order, by
+        :class:`~filters.detectors.json_spans.JsonSpans`."""
         rejected: list[Span] = []
+        reject = rejected.append
         # Locals: this loop runs once per candidate on the hot path.
-        framed, owner, validators = self._framed, self._pattern_detector, self._validators
+        framed, owner, validators = self._framed, self._pattern_detector, self._pattern_validators
+        start_bits, start_mask = _START_BITS, _START_MASK
+        in_one_string = _IN_ONE_STRING.fullmatch if kind is BufferKind.JSON else None
+        longest, pieces = self._longest_protected, self._pieces
         limit = len(padded) - 2
-        spans: list[tuple[int, int, int]] = []
-        append = spans.append
+        placed: list[Placed] = []
+        append = placed.append
+        elsewhere: list[tuple[int, int, int]] = []
         last_pattern = last_end = -1
-        for key in sorted(found):
-            pattern, start, end = key >> _START_BITS, key & _START_MASK, found[key]
+        for key, end in longest_matches(matches).items():
+            pattern, start = key >> start_bits, key & start_mask
             if framed[pattern]:
                 # Keep a left-to-right run of matches whose tokens do not overlap, per
                 # pattern (framing bytes may: a trail byte may start the next token).
                 if pattern == last_pattern and start < last_end - 2:
                     continue
                 last_pattern, last_end = pattern, end
-                start, end = start + 1, end - 1
-            detector = owner[pattern]
-            found_spans = validators[detector](padded, start, end)
+                start += 1
+                end -= 1
+            found_spans = validators[pattern](padded, start, end)
             if not found_spans:
-                rejected.append((start - 1, end - 1))
+                reject((start - 1, end - 1))
+                continue
+            detector = owner[pattern]
             for low, high in found_spans:
-                low = low - 1 if low > 0 else 0  # drop the pad
-                high = high - 1 if high <= limit else limit
+                # Padded offsets, clipped to the buffer (the pads are never replaced).
+                if low < 1:
+                    low = 1
+                if high > limit + 1:
+                    high = limit + 1
                 if low >= high:
                     continue
-                if padded[low + 1] >= 0x80 or padded[high + 1] >= 0x80:
-                    low, high = _whole_characters(padded, low, high, limit)
-                append((low, high, detector))
+                if padded[low] > 0x7F or padded[high] > 0x7F:
+                    low, high = _whole_characters(padded, low - 1, high - 1, limit)
+                    low += 1
+                    high += 1
+                if in_one_string is not None and in_one_string(padded, low, high) is None:
+                    elsewhere.append((low - 1, high - 1, detector))
+                elif (
+                    high - low > longest
+                    or padded[low:high] not in pieces
+                    or not self._inside_replacement(padded, low, high)
+                ):
+                    append((low - 1, high - 1, detector, False))
+        if elsewhere:
+            self._place_json(buffer, elsewhere, placed)
         rejected.sort()
-        return spans, rejected
+        return placed, rejected
 
-    def _inside_replacement(self, buffer: bytes, placed: Placed) -> bool:
-        """True when the span lies inside a replacement already in the buffer (an org
-        name ``user`` inside ``[user]``): replacing it again would break idempotency."""
-        start, end = placed[0], placed[1]
-        if end - start > self._longest_protected or buffer[start:end] not in self._pieces:
-            return False
+    def _place_json(
+        self, buffer: bytes, spans: list[tuple[int, int, int]], placed: list[Placed]
+    ) -> None:
+        """Fit spans to canonical JSON (see :mod:`filters.detectors.json_spans`) and add
+        them to ``placed``, unless they lie inside a replacement already in the buffer."""
+        spans.sort()  # JsonSpans places in increasing order of start
+        place = JsonSpans(buffer).place
+        longest, pieces = self._longest_protected, self._pieces
+        for start, end, detector in spans:
+            where = place(start, end)
+            if where is None:
+                continue
+            low, high, quoted = where
+            if (
+                high - low <= longest
+                and buffer[low:high] in pieces
+                and self._inside_replacement(buffer, low, high)
+            ):
+                continue
+            placed.append((low, high, detector, quoted))
+
+    def _inside_replacement(self, buffer: bytes, start: int, end: int) -> bool:
+        """True when ``[start, end)``, one of the pieces of a protected replacement, lies
+        inside such a replacement already in the buffer (an org name ``user`` inside
+        ``[user]``): replacing it again would break idempotency."""
         for token in self._protected:
             at = buffer.find(token, max(0, end - len(token)), start + len(token))
             while 0 <= at <= start:
@@ -380,18 +461,6 @@ class Scanner:
                     return True
                 at = buffer.find(token, at + 1, start + len(token))
         return False
-
-
-def _place_json(buffer: bytes, validated: list[tuple[int, int, int]]) -> list[Placed]:
-    """Fit sorted spans to canonical JSON (see :mod:`filters.detectors.json_spans`)."""
-    json_spans = JsonSpans(buffer)
-    place = json_spans.place
-    placed: list[Placed] = []
-    for start, end, detector in validated:
-        where = place(start, end)
-        if where is not None:
-            placed.append((where[0], where[1], detector, where[2]))
-    return placed
 
 
 def _merge(placed: list[Placed]) -> list[Placed]:
@@ -411,48 +480,47 @@ def _merge(placed: list[Placed]) -> list[Placed]:
     return merged
 
 
-def _settled(buffer: bytes, kind: BufferKind, placed: list[Placed], rejected: list[Span]) -> bool:
+def _settled(separated: bool, placed: list[Placed], rejected: list[Span]) -> bool:
     """Whether replacing ``placed`` gives a buffer in which nothing new can be found.
 
     Validators look at the bytes around a candidate, so a replacement can change what its
     neighbours are: a span that touched token text (``john@example.com`` glued to a JWT)
     gives that text a new boundary, and a candidate rejected for what stood next to it
     (``010000 0000`` after ``+1 ``) may pass once that is replaced. Either case asks the
-    caller for one more pass; replacements between separators, far from rejected
-    candidates, the usual case, settle at once.
+    caller for one more pass; replacements between separators (``separated``: every span
+    passed :func:`_between_separators`), far from rejected candidates, the usual case,
+    settle at once.
     """
-    return _separated(buffer, kind, placed) and not _near_rejected(placed, rejected)
+    return separated and not _near_rejected(placed, rejected)
 
 
-def _separated(buffer: bytes, kind: BufferKind, placed: list[Placed]) -> bool:
-    """Whether every span sits between separators (or buffer edges), so that replacing
-    it cannot give neighbouring text a new token boundary."""
-    size = len(buffer)
-    for start, end, _, _ in placed:
-        if end < size and buffer[end] not in _SAFE_AFTER:
-            return False
-        if (
-            start
-            and buffer[start - 1] not in _SAFE_BEFORE
-            and (kind is BufferKind.TEXT or not is_escape_tail(buffer, start - 1))
-        ):
-            return False
-    return True
+def _between_separators(buffer: bytes, kind: BufferKind, start: int, end: int, size: int) -> bool:
+    """Whether the span sits between separators (or buffer edges), so that replacing it
+    cannot give neighbouring text a new token boundary."""
+    if end < size and buffer[end] not in _SAFE_AFTER:
+        return False
+    return (
+        not start
+        or buffer[start - 1] in _SAFE_BEFORE
+        or (kind is BufferKind.JSON and is_escape_tail(buffer, start - 1))
+    )
 
 
 def _near_rejected(placed: list[Placed], rejected: list[Span]) -> bool:
     """Whether a rejected candidate lies within a validator's reach of a span without
-    being replaced along with it. Both lists are sorted by start."""
-    index, count = 0, len(rejected)
-    for start, end, _, _ in placed:
-        while index < count and rejected[index][0] < start - _REJECTED_REACH:
-            index += 1
-        near = index
-        while near < count and rejected[near][0] < end + _CONTEXT_REACH:
-            low, high = rejected[near]
-            if high > start - _CONTEXT_REACH and not start <= low < high <= end:
+    being replaced along with it (rejected candidates starting more than
+    ``_REJECTED_REACH`` before the span are not looked at). ``placed`` is sorted and
+    free of overlaps, so its ends are sorted too; rejected candidates are few."""
+    count = len(placed)
+    for low, high in rejected:
+        index = bisect_right(placed, low - _CONTEXT_REACH, key=_END_OF)
+        while index < count:
+            start, end = placed[index][0], placed[index][1]
+            if start >= high + _CONTEXT_REACH:
+                break
+            if low >= start - _REJECTED_REACH and not start <= low < high <= end:
                 return True
-            near += 1
+            index += 1
     return False
 
 

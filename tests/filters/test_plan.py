@@ -1433,22 +1433,13 @@ def test_property_scrub_text_is_idempotent_and_clean(text):
 
 # Strings holding several sensitive tokens side by side: hypothesis found each of these
 # (minimised by hand) when the properties above mixed tokens without separators.
-ADJACENT_NOT_FIXED = pytest.mark.xfail(
-    strict=True,
-    reason="detector sweep is not a fixed point for adjacent tokens: the second of two spaced "
-    "card numbers is only found once the first was replaced, so it leaks in the first output",
-)
 
 
 @pytest.mark.parametrize(
     "text",
     [
         pytest.param("(415) 555-2671 192.168.10.20", id="phone-before-ip"),
-        pytest.param(
-            "4111 1111 1111 1111 4111 1111 1111 1111",
-            id="two-spaced-cards",
-            marks=ADJACENT_NOT_FIXED,
-        ),
+        pytest.param("4111 1111 1111 1111 4111 1111 1111 1111", id="two-spaced-cards"),
         pytest.param(
             "https://host.example/x?token=abc\n)",
             id="query-secret-newline",
@@ -1465,12 +1456,6 @@ def test_sweep_of_adjacent_tokens_is_a_fixed_point(text):
     assert sweeper.scrub(orjson.loads(once.json)).json == once.json
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detectors/credentials.py secret_assignment over JSON bytes runs the value across "
-    "the two-byte \\n escape: 'password=hunter2\\nnext line' becomes 'password=[secret] line' "
-    "(the line break and 'next' are lost), while scrub_text keeps '\\nnext line'",
-)
 @pytest.mark.parametrize(
     "text",
     ["password=hunter2\nnext line", "x?token=abc\nmore"],

@@ -24,11 +24,19 @@ EMAIL_CASES = [
     pytest.param("?email=ivan.rossi721@example.com&x=1", "?email=[email]&x=1", id="query"),
     pytest.param("victor.müller288@outlook.test", "[email]", id="utf8-local-part"),
     pytest.param("連絡先 john@example.jpまで", "連絡先 [email]まで", id="cjk-after"),
+    # In a file name the address ends before the extension.
+    pytest.param("jane.doe@example.com.png", "[email].png", id="file-name"),
+    pytest.param("shot-jane.doe@example.com-1.png", "[email]-1.png", id="file-name-numbered"),
+    pytest.param("for jane@mail.example.co.uk.PDF", "for [email].PDF", id="file-name-upper"),
 ]
 
 EMAIL_NEGATIVES = [
     pytest.param("logo@2x.png", id="retina-asset"),
     pytest.param("bundle@3x.webp", id="retina-webp"),
+    pytest.param("icon@1.5x.png", id="retina-fraction"),
+    pytest.param("icons@2x.sprite.png", id="retina-with-suffix"),
+    pytest.param("app@2x.min.js", id="retina-minified"),
+    pytest.param("lodash@4.17.21.min.js", id="package-version-file"),
     pytest.param("user@localhost", id="no-tld"),
     pytest.param("@example.com", id="no-local-part"),
     pytest.param("john@", id="no-domain"),

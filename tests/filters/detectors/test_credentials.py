@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filters.detectors.base import BufferKind
 from filters.detectors.credentials import secret_assignment
@@ -203,6 +206,24 @@ SECRET_CASES = [
     pytest.param("User(name=x, password=hunter2)", "User(name=x, password=[secret])", id="call"),
     pytest.param("{password=hunter2}", "{password=[secret]}", id="braces"),
     pytest.param('password="a \\" b" x', 'password="[secret]" x', id="escaped-quote-inside"),
+    # A value ends with its line, and at a backslash: in JSON at the escape (\n, \t,
+    # \", \\, \u0001), in text at the character the escape stands for.
+    pytest.param("password=hunter2\nnext line", "password=[secret]\nnext line", id="newline"),
+    pytest.param("pwd=hunter2\tx", "pwd=[secret]\tx", id="tab-after"),
+    pytest.param("password=abc\\def", "password=[secret]\\def", id="backslash"),
+    pytest.param("password=abc\x01def", "password=[secret]\x01def", id="control"),
+    pytest.param("password:\thunter2", "password:\t[secret]", id="tab-before"),
+    pytest.param(
+        "password=\npassword: hunter2", "password=\npassword: [secret]", id="empty-then-line"
+    ),
+    pytest.param("token='a b\nc'", "token='[secret] b\nc'", id="unclosed-on-its-line"),
+    pytest.param('password=" two words"', 'password="[secret]"', id="quoted-leading-space"),
+    pytest.param('{"password": "a\\nb"}', '{"password": "[secret]"}', id="json-string-with-escape"),
+    pytest.param(
+        '{\\"password\\":\\"a\nb\\"}',
+        '{\\"password\\":\\"[secret]\nb\\"}',
+        id="escaped-json-unclosed-on-its-line",
+    ),
 ]
 
 SECRET_NEGATIVES = [
@@ -246,6 +267,33 @@ def test_secret_assignment_negatives(redact_text, redact_json, text):
 )
 def test_secret_assignment_json_fields(redact_json, document, expected):
     assert redact_json(document, "secret_assignment") == expected
+
+
+_AROUND_A_NAME = st.lists(
+    st.sampled_from(
+        (
+            *("=", ":", "=>", " ", '"', "'", "\\", "\n", "\t", "\r", "\x01", "a", "b", "n"),
+            *("t", "?", "&", "*", ",", "é", '\\"', "\\n", "\\t", "\\\\"),
+        )
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=500)
+@given(
+    before=_AROUND_A_NAME,
+    name=st.sampled_from(["password", "token", "api_key"]),
+    after=_AROUND_A_NAME,
+)
+def test_text_and_json_read_the_same_values(scanners, backend, before, name, after):
+    # The JSON of a text has an escape where the text has a control character, a quote or
+    # a backslash: both must give the same value boundaries.
+    text = "".join(before) + name + "".join(after)
+    scanner = scanners.get(("sensitive_query_params", "secret_assignment"), backend)
+    as_text, _ = scanner.redact(text.encode(), BufferKind.TEXT)
+    as_json, _ = scanner.redact(orjson.dumps(text), BufferKind.JSON)
+    assert orjson.loads(as_json) == as_text.decode()
 
 
 def test_secret_names_are_configurable():

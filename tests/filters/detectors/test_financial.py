@@ -24,6 +24,17 @@ CARD_CASES = [
     pytest.param("cc:4111111111111111;", "cc:[card];", id="punctuation"),
     pytest.param("n=4111111111111111", "n=[card]", id="assignment"),
     pytest.param("x1234 4111 1111 1111 1111", "x1234 [card]", id="after-glued-group"),
+    # Cards side by side: hyperscan reports no candidate that starts at the second one.
+    pytest.param("4111 1111 1111 1111 4111 1111 1111 1111", "[card] [card]", id="two-spaced-cards"),
+    pytest.param(
+        "4111-1111-1111-1111 5555-5555-5555-4444 3782-822463-10005 x",
+        "[card] [card] [card] x",
+        id="three-dashed-cards",
+    ),
+    pytest.param(
+        "4111 1111 1111 1111 5555-5555-5555-4444", "[card] [card]", id="spaces-then-dashes"
+    ),
+    pytest.param("4111 1111 1111 1111 2024 06", "[card] 2024 06", id="then-date-groups"),
 ]
 
 CARD_NEGATIVES = [

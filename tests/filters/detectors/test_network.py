@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from filters.actions.generalize import GeneralizeIp
 from filters.detectors.base import BufferKind
 from filters.detectors.network import sensitive_query_params
 from filters.detectors.scanner import Scanner
@@ -16,6 +20,8 @@ IPV4_CASES = [
     pytest.param("client=198.51.100.23;", "client=[ip];", id="assignment"),
     pytest.param("reached 10.0.0.1.", "reached [ip].", id="sentence-end"),
     pytest.param("8.8.8.8 and 1.1.1.1", "[ip] and [ip]", id="two"),
+    pytest.param("10.0.0.1", "[ip]", id="zeros-inside"),
+    pytest.param("192.0.2.10 and 192.0.2.100", "[ip] and [ip]", id="last-octet-ends-in-0"),
 ]
 
 IPV4_NEGATIVES = [
@@ -34,6 +40,10 @@ IPV4_NEGATIVES = [
     pytest.param("01.02.03.04", id="leading-zeros"),
     pytest.param("localhost:3000", id="localhost"),
     pytest.param("[ip]", id="own-replacement"),
+    # Network addresses, as ``generalize kind: ip`` writes them for a /24: the final
+    # sweep must not turn every generalized address into [ip].
+    pytest.param("198.51.100.0", id="network-address"),
+    pytest.param("client 10.20.30.0:443", id="network-address-with-port"),
 ]
 
 
@@ -61,7 +71,9 @@ IPV6_CASES = [
     pytest.param("::ffff:192.0.2.1", "[ip]", id="v4-mapped"),
     pytest.param("[2001:db8::1]:443", "[[ip]]:443", id="bracketed-with-port"),
     pytest.param("FE80::ABCD:1", "[ip]", id="upper-case"),
-    pytest.param("fe80::", "[ip]", id="trailing-double-colon"),
+    pytest.param("fe80::1:0", "[ip]", id="trailing-zero-group"),
+    pytest.param("2001:db8:1234:5678::", "[ip]", id="four-groups-then-double-colon"),
+    pytest.param("10.0.0.1 ::ffff:10.0.0.1", "10.0.0.1 [ip]", id="v4-mapped-host"),
     pytest.param("at 2001:db8::1.", "at [ip].", id="sentence-end"),
 ]
 
@@ -69,6 +81,11 @@ IPV6_NEGATIVES = [
     pytest.param("::", id="unspecified"),
     pytest.param("::1", id="loopback"),
     pytest.param("::ffff:127.0.0.1", id="mapped-loopback"),
+    # Network prefixes (what ``generalize kind: ip`` writes for a /48 or shorter).
+    pytest.param("2001:db8:1234::", id="prefix-48"),
+    pytest.param("from 2001:db8:: on", id="prefix-32"),
+    pytest.param("fe80::", id="prefix-one-group"),
+    pytest.param("::ffff:192.0.2.0", id="mapped-network-address"),
     pytest.param("12:30:45", id="time"),
     pytest.param("2024-01-15T10:30:00.123Z", id="timestamp"),
     pytest.param("00:1a:2b:3c:4d:5e", id="mac"),
@@ -97,6 +114,21 @@ def test_ipv6_json(redact_json, text, expected):
 def test_ipv6_negatives(redact_text, redact_json, text):
     assert redact_text(text, "ipv6") == text
     assert redact_json([text], "ipv6") == [text]
+
+
+@settings(max_examples=300)
+@given(address=st.ip_addresses())
+def test_generalized_addresses_are_not_found_again(scanners, backend, address):
+    # The final sweep runs after field rules: an address that ``generalize kind: ip``
+    # turned into its network (/24, /48) must stay as written, not become [ip].
+    generalized = GeneralizeIp().generalize_text(str(address))
+    assert generalized is not None
+    scanner = scanners.get(("ipv4", "ipv6"), backend)
+    for buffer, kind in (
+        (generalized.encode(), BufferKind.TEXT),
+        (orjson.dumps({"ip": generalized}), BufferKind.JSON),
+    ):
+        assert scanner.find(buffer, kind) == []
 
 
 MAC_CASES = [
@@ -192,6 +224,23 @@ QUERY_CASES = [
     ),
     pytest.param("a?key=1 b?apikey=2", "a?key=[redacted] b?apikey=[redacted]", id="two-urls"),
 ]
+
+QUERY_ESCAPES = [
+    pytest.param("x?token=abc\nmore", "x?token=[redacted]\nmore", id="newline"),
+    pytest.param("x?token=abc\tmore", "x?token=[redacted]\tmore", id="tab"),
+    pytest.param('x?token=abc"more', 'x?token=[redacted]"more', id="quote"),
+    pytest.param("x?token=abc\\more", "x?token=[redacted]\\more", id="backslash"),
+    pytest.param("x?token=abc\x01more", "x?token=[redacted]\x01more", id="control"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), QUERY_ESCAPES)
+def test_query_value_stops_where_text_and_json_agree(redact_text, redact_json, text, expected):
+    # In JSON the value stops at the escape (\n, \", \\, \u0001) where text stops at
+    # the character it stands for.
+    assert redact_text(text, "sensitive_query_params") == expected
+    assert redact_json({"url": text}, "sensitive_query_params") == {"url": expected}
+
 
 QUERY_NEGATIVES = [
     pytest.param("?token=&x=1", id="empty-value"),
