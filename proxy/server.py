@@ -225,7 +225,8 @@ class ProxyHandler:
     def _unparseable(self, route: Route, error: PayloadError) -> web.Response:
         reason = error.limit if isinstance(error, LimitExceeded) else "unparseable"
         metrics.PAYLOAD_ERRORS.labels(route=route.name, codec=error.codec, reason=reason).inc()
-        log.info("route %s: body not forwarded (%s)", route.name, error)
+        # PayloadError carries the codec and a reason, never content.
+        log.info("route %s: request not forwarded (%s: %s)", route.name, error.codec, error.reason)
         _count(route, "rejected")
         if isinstance(error, LimitExceeded) and error.limit in _SIZE_LIMITS:
             return json_response(413, error=str(error), route=route.name)
