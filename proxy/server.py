@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
 import re
@@ -17,6 +18,7 @@ import ssl
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +35,7 @@ from proxy.log import access
 from proxy.pipeline import scrub_request
 from proxy.routing import upstream_url
 from proxy.settings import Listener, Route
-from proxy.state import SettingsHolder, Snapshot
+from proxy.state import ReloadResult, SettingsHolder, Snapshot
 
 log = logging.getLogger("scrubgate")
 
@@ -418,6 +420,7 @@ class ScrubgateServer:
         self.ready = asyncio.Event()
         self._runners: list[web.AppRunner] = []
         self._tls: dict[str, ssl.SSLContext] = {}
+        self._watcher: asyncio.Task[None] | None = None
         holder.on_swap(self._reload_certificates)
         self._forwarder = Forwarder(holder.current.settings.limits)
         audit = holder.current.settings.audit
@@ -427,6 +430,8 @@ class ScrubgateServer:
 
     async def start(self) -> None:
         metrics.record_build_info()
+        if self.holder.current.settings.reload.watch:
+            self._watcher = asyncio.create_task(self.watch_settings())
         await self._forwarder.start()
         settings = self.holder.current.settings
         for listener in settings.listeners:
@@ -473,6 +478,8 @@ class ScrubgateServer:
 
     async def stop(self) -> None:
         self.ready.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
         for runner in self._runners:
             await runner.cleanup()
         await self._forwarder.close()
@@ -491,13 +498,35 @@ class ScrubgateServer:
         log.info("shutting down")
         await self.stop()
 
+    async def watch_settings(self) -> None:
+        """Reload whenever the settings file's content changes (polling, so it also sees
+        the symlink swaps Kubernetes uses for ConfigMaps). A broken version is reported
+        once, not on every poll."""
+        path = Path(self.holder.path)
+        failed_digest = None
+        while True:
+            await asyncio.sleep(self.holder.current.settings.reload.interval)
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                continue
+            if digest in (self.holder.current.settings.digest, failed_digest):
+                continue
+            result = self.holder.reload()
+            failed_digest = None if result.ok else digest
+            self._log_reload(result, "settings file changed")
+
     def _reload_from_signal(self) -> None:
-        result = self.holder.reload()
+        self._log_reload(self.holder.reload(), "SIGHUP")
+
+    @staticmethod
+    def _log_reload(result: ReloadResult, cause: str) -> None:
         if result.ok:
-            log.info("settings reloaded (changed: %s)", result.changed)
+            log.info("settings reloaded after %s (changed: %s)", cause, result.changed)
         else:
             log.error(
-                "settings reload failed; keeping the previous settings:\n%s",
+                "settings reload after %s failed; keeping the previous settings:\n%s",
+                cause,
                 "\n".join(result.problems),
             )
 

@@ -297,6 +297,14 @@ ROUTE = Obj(
     }
 )
 
+RELOAD = Obj(
+    {
+        "watch": Field(Scalar("bool"), default=False),
+        "interval": Field(Scalar("duration", minimum=0.05), default=2.0),
+    },
+    doc="Reload when the settings file's content changes (e.g. a Kubernetes ConfigMap).",
+)
+
 AUDIT = Obj(
     {
         "file": Field(_str("JSON-lines audit log; unset: no audit log.")),
@@ -316,6 +324,7 @@ SETTINGS = Obj(
         "detectors": Field(DETECTORS, default=DETECTORS.defaults),
         "limits": Field(LIMITS, default=LIMITS.defaults),
         "audit": Field(AUDIT, default=AUDIT.defaults),
+        "reload": Field(RELOAD, default=RELOAD.defaults),
         "categories": Field(MapOf(_str(choices=MODES)), default=dict),
         "policies": Field(MapOf(POLICY), default=dict),
         "routes": Field(ListOf(ROUTE, min_items=1), required=True),
@@ -376,6 +385,12 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Reload:
+    watch: bool
+    interval: float
+
+
+@dataclass(frozen=True, slots=True)
 class Audit:
     file: str | None
     max_bytes: int
@@ -398,6 +413,7 @@ class LoadedSettings:
     listeners: tuple[Listener, ...]
     admin: Admin
     audit: Audit
+    reload: Reload
     routes: tuple[Route, ...]
     limits: Limits
     categories: Mapping[str, str]
@@ -491,6 +507,9 @@ class _Builder:
             listeners=listeners,
             admin=admin,
             audit=self._audit(),
+            reload=Reload(
+                watch=self.raw["reload"]["watch"], interval=self.raw["reload"]["interval"]
+            ),
             routes=routes,
             limits=Limits(**raw["limits"]),
             categories=MappingProxyType(categories),

@@ -138,3 +138,33 @@ async def _wait_ready(client: aiohttp.ClientSession, url: str) -> None:
             pass
         await asyncio.sleep(0.1)
     raise AssertionError("scrubgate did not become ready")
+
+
+async def test_watched_settings_file_reloads_on_change_and_skips_broken_versions(
+    tmp_path, upstream
+):
+    path = tmp_path / "settings.yaml"
+    watch = "reload: {watch: true, interval: 50ms}\n"
+    path.write_text(settings("A", upstream.url) + watch)
+    holder = SettingsHolder(str(path), {})
+    server = ScrubgateServer(holder)
+    await server.start()
+    base = f"http://127.0.0.1:{server.bound['main']}"
+    try:
+        path.write_text(settings("B", upstream.url).replace("replace", "replaec", 1) + watch)
+        await asyncio.sleep(0.3)
+        assert holder.current.settings.routes[0].plan is not None
+        assert metrics.REGISTRY.get_sample_value("scrubgate_config_last_reload_successful") == 0
+        path.write_text(settings("B", upstream.url) + watch)
+        deadline = time.monotonic() + 10
+        while "B" not in holder.current.settings.raw["policies"]["p"]["rules"][0]["with"]:
+            assert time.monotonic() < deadline, "the watcher did not reload"
+            await asyncio.sleep(0.05)
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(base + "/e", json={"m1": 1, "m2": 2}) as response,
+        ):
+            assert response.status == 200
+        assert orjson.loads(upstream.arrivals[-1].body) == {"m1": "B", "m2": "B"}
+    finally:
+        await server.stop()
