@@ -66,8 +66,10 @@ _ZSTD_INPUT_STEP = 512
 ZSTD_MAX_WINDOW = 1 << 24
 """Largest zstd window accepted (16 MiB): bounds the decoder's own memory."""
 
-_GZIP_LEVEL = 6
-_ZLIB_LEVEL = 6
+# Level 3 compresses a 127 KB JSON batch in half the time of the default 6 (0.9 vs 1.8 ms
+# here) for a body ~15% larger: on the proxy's hot path time matters more than bytes.
+_GZIP_LEVEL = 3
+_ZLIB_LEVEL = 3
 _BROTLI_QUALITY = 5  # brotli's default (11) is far too slow for a proxy's hot path
 _ZSTD_LEVEL = 3
 
