@@ -48,5 +48,7 @@ def configure(level: str, json_lines: bool) -> None:
 
 def access(fields: Mapping[str, Any]) -> None:
     """One line per request: route, category, verdict, status, sizes, duration, hits."""
+    if not ACCESS.isEnabledFor(logging.INFO):
+        return
     summary = " ".join(f"{key}={value}" for key, value in fields.items() if key != "rule_hits")
     ACCESS.info(summary, extra={"fields": dict(fields)})
