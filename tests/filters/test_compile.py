@@ -18,6 +18,7 @@ import yaml
 from filters.compile import CompileError, EngineContext, PlanErrors, compile_policy
 from filters.plan import Plan
 from filters.spec import EngineSpec, HashingSpec, PolicySpec, RuleSpec
+from tests.filters.yaml_rules import rule_from_yaml
 
 KEY = b"compile-test-key-0123456789abcdef"
 POLICY = "policies.test"
@@ -400,23 +401,6 @@ def _policies_of_config_example() -> dict[str, list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("name", sorted(_policies_of_config_example()))
 def test_config_example_policies_compile(name):
-    rules = []
-    for entry in _policies_of_config_example()[name]:
-        select = entry.get("select", ["**"])
-        params = {
-            key: value
-            for key, value in entry.items()
-            if key not in {"id", "action", "select", "types", "ignore_case", "description"}
-        }
-        rules.append(
-            rule(
-                entry["id"],
-                entry["action"],
-                *([select] if isinstance(select, str) else select),
-                types=entry.get("types", ()),
-                ignore_case=entry.get("ignore_case", False),
-                **params,
-            )
-        )
+    rules = [rule_from_yaml(entry) for entry in _policies_of_config_example()[name]]
     plan = compile_policy(policy(*rules), engine())
     assert plan.rule_ids == tuple(dict.fromkeys(entry.id for entry in rules))

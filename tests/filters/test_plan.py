@@ -36,6 +36,7 @@ from filters.spec import (
     PolicySpec,
     RuleSpec,
 )
+from tests.filters.yaml_rules import rule_from_yaml
 
 KEY = b"plan-test-hash-key-0123456789abcd"
 HASHER = KeyedHasher(KEY)
@@ -1178,25 +1179,7 @@ def _golden_cases() -> dict[str, dict[str, Any]]:
 def _golden_plan(name: str) -> tuple[Plan, str | None]:
     spec = yaml.safe_load((GOLDEN / "cases.yaml").read_text())
     case = spec["cases"][name]
-    rules = []
-    for entry in case["rules"]:
-        # The settings layer's mapping (proxy/settings.py _rule_spec).
-        select = entry.get("select", ["**"])
-        params = {
-            key: value
-            for key, value in entry.items()
-            if key not in {"id", "action", "select", "types", "ignore_case", "description"}
-        }
-        rules.append(
-            RuleSpec(
-                id=entry["id"],
-                action=entry["action"],
-                select=tuple([select] if isinstance(select, str) else select),
-                params=MappingProxyType(params),
-                types=tuple(entry.get("types", ())),
-                ignore_case=bool(entry.get("ignore_case", False)),
-            )
-        )
+    rules = [rule_from_yaml(entry) for entry in case["rules"]]
     organization = OrganizationSpec(
         **{key: tuple(value) for key, value in case.get("organization", {}).items()}
     )
