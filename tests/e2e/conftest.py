@@ -161,3 +161,16 @@ def example_settings() -> str:
         .replace("${SCRUBGATE_PORT:-8080}", "0")
         .replace("${SCRUBGATE_ADMIN_PORT:-9090}", "0")
     )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def proxy(request: pytest.FixtureRequest, module_start_proxy) -> str:
+    """A module-scoped scrubgate running the test module's ``SETTINGS``."""
+    return await module_start_proxy(request.module.SETTINGS)
+
+
+@pytest.fixture
+def vendor(module_upstream: Upstream) -> Upstream:
+    """The module's recording upstream, emptied before each test."""
+    module_upstream.reset()
+    return module_upstream

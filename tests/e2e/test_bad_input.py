@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 import pytest
-import pytest_asyncio
 
 from proxy.metrics import REGISTRY
 from tests.e2e.payloads import POLICY, build_envelope, sentry_event
@@ -84,17 +83,6 @@ def all_payload_errors(route: str) -> float:
         for sample in metric.samples
         if sample.name == "scrubgate_payload_errors_total" and sample.labels["route"] == route
     )
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def proxy(module_start_proxy) -> str:
-    return await module_start_proxy(SETTINGS)
-
-
-@pytest.fixture
-def vendor(module_upstream):
-    module_upstream.reset()
-    return module_upstream
 
 
 @pytest.fixture(params=ROUTES, ids=lambda route: route.name)

@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import orjson
 import pytest
-import pytest_asyncio
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -564,11 +563,6 @@ CASES: tuple[Case, ...] = (
         _check_multipart_scrubbed_name,
     ),
 )
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def proxy(module_start_proxy) -> str:
-    return await module_start_proxy(SETTINGS)
 
 
 @pytest.fixture

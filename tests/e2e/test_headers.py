@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-import pytest_asyncio
 
 from tests.e2e.payloads import PREAMBLE
 
@@ -114,17 +113,6 @@ async def raw_request(
         return response
     finally:
         writer.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def proxy(module_start_proxy) -> str:
-    return await module_start_proxy(SETTINGS)
-
-
-@pytest.fixture
-def vendor(module_upstream):
-    module_upstream.reset()
-    return module_upstream
 
 
 @pytest.mark.parametrize("prefix", ["/scrub", "/fwd"], ids=["scrub-mode", "forward-mode"])

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -57,17 +56,6 @@ routes:
   - {name: otlp, match: {path_regex: "^/v1/(traces|logs)$", methods: [POST]}, upstream: "{upstream}", category: traces, policy: p}
 """
 )
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def proxy(module_start_proxy) -> str:
-    return await module_start_proxy(SETTINGS)
-
-
-@pytest.fixture
-def vendor(module_upstream):
-    module_upstream.reset()
-    return module_upstream
 
 
 @pytest.fixture
