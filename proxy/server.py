@@ -152,7 +152,7 @@ class ProxyHandler:
         response = await self._forward(
             request, snapshot, route, path, scrubbed.query, body=scrubbed.body
         )
-        if self._audit is not None and _EXCHANGE.get(_Exchange()).verdict != "failed":
+        if self._audit is not None and _EXCHANGE.get().verdict != "failed":
             self._audit.record(
                 route=route.name,
                 category=route.category,
@@ -207,17 +207,12 @@ class ProxyHandler:
             _count(route, "forwarded")
         else:
             metrics.SENT_BYTES.labels(route=route.name).inc(len(body or b""))
-            _EXCHANGE.get(_Exchange()).bytes_out = len(body or b"")
+            _EXCHANGE.get().bytes_out = len(body or b"")
         return await _relay(request, upstream)
 
     def _drop(self, route: Route, verdict: str) -> web.Response:
         _count(route, verdict)
-        return web.Response(
-            status=route.drop_status,
-            body=route.drop_body,
-            content_type=None,
-            headers={"Content-Type": route.drop_content_type},
-        )
+        return _drop_response(route)
 
     def _reject(self, route: Route, reason: str, status: int, message: str) -> web.Response:
         metrics.PAYLOAD_ERRORS.labels(route=route.name, codec="http", reason=reason).inc()
@@ -233,12 +228,17 @@ class ProxyHandler:
         if isinstance(error, LimitExceeded) and error.limit in _SIZE_LIMITS:
             return json_response(413, error=str(error), route=route.name)
         if route.on_unparseable == "drop":
-            return web.Response(
-                status=route.drop_status,
-                body=route.drop_body,
-                headers={"Content-Type": route.drop_content_type},
-            )
+            return _drop_response(route)
         return json_response(400, error=str(error), route=route.name)
+
+
+def _drop_response(route: Route) -> web.Response:
+    """The success a client gets when nothing of its request is sent (per route)."""
+    return web.Response(
+        status=route.drop_status,
+        body=route.drop_body,
+        headers={"Content-Type": route.drop_content_type},
+    )
 
 
 _SIZE_LIMITS = frozenset({"max_body_bytes", "max_decoded_bytes", "max_ratio"})
@@ -255,17 +255,18 @@ class _Exchange:
 
 
 _EXCHANGE: ContextVar[_Exchange] = ContextVar("scrubgate_exchange")
+"""Set by ``ProxyHandler.handle`` for the duration of each routed request."""
 
 
 def _count(route: Route, verdict: str) -> None:
     metrics.REQUESTS.labels(route=route.name, category=route.category, verdict=verdict).inc()
-    _EXCHANGE.get(_Exchange()).verdict = verdict
+    _EXCHANGE.get().verdict = verdict
 
 
 def _count_outcome(route: Route, outcome: Outcome) -> None:
     for rule, hits in outcome.rule_hits.items():
         metrics.RULE_HITS.labels(route=route.name, rule=rule).inc(hits)
-    _EXCHANGE.get(_Exchange()).rule_hits = dict(outcome.rule_hits)
+    _EXCHANGE.get().rule_hits = dict(outcome.rule_hits)
     for detector, hits in outcome.detector_hits.items():
         metrics.DETECTOR_HITS.labels(route=route.name, detector=detector).inc(hits)
     metrics.EVENTS.labels(route=route.name, verdict="kept").inc(outcome.events_out)
