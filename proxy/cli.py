@@ -76,10 +76,14 @@ def _load(path: str) -> LoadedSettings | None:
     try:
         return load_settings(path)
     except SettingsError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+        _print_problems(path, error)
         return None
+
+
+def _print_problems(path: str, error: SettingsError) -> None:
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -98,8 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         holder = SettingsHolder(args.config)
     except SettingsError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        _print_problems(args.config, error)
         return 1
     asyncio.run(ScrubgateServer(holder).run_forever())
     return 0
