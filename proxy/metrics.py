@@ -121,6 +121,59 @@ IN_FLIGHT = Gauge(
     "Requests being handled right now.",
     registry=REGISTRY,
 )
+OVERLOAD_REJECTIONS = Counter(
+    "scrubgate_overload_rejections_total",
+    "Requests answered 503 before any processing, by route and the limit that was full "
+    "(in_flight, buffered_bytes, spool_full).",
+    ["route", "reason"],
+    registry=REGISTRY,
+)
+SPOOL_REQUESTS = Gauge(
+    "scrubgate_spool_requests",
+    "Scrubbed requests waiting in the spool, by route.",
+    ["route"],
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+SPOOL_BYTES = Gauge(
+    "scrubgate_spool_bytes",
+    "Bytes of spooled requests on disk, by route.",
+    ["route"],
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+SPOOL_OLDEST_AGE = Gauge(
+    "scrubgate_spool_oldest_age_seconds",
+    "Age of the oldest spooled request (0 when the spool is empty).",
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+SPOOL_ENQUEUED = Counter(
+    "scrubgate_spool_enqueued_total",
+    "Scrubbed requests written to the spool, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+SPOOL_RETRIES = Counter(
+    "scrubgate_spool_retries_total",
+    "Delivery attempts of spooled requests that failed and will be retried, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+SPOOL_DELIVERIES = Counter(
+    "scrubgate_spool_deliveries_total",
+    "Spooled requests the upstream answered, by route and result (delivered: 1xx-3xx; "
+    "rejected: a 4xx other than 408/429, never retried).",
+    ["route", "result"],
+    registry=REGISTRY,
+)
+SPOOL_DROPS = Counter(
+    "scrubgate_spool_drops_total",
+    "Requests that could not be spooled or were removed undelivered, by route and reason "
+    "(full, evicted, too_large, write_error, expired, corrupt, route_removed).",
+    ["route", "reason"],
+    registry=REGISTRY,
+)
 CONFIG_RELOAD_SUCCESS = Gauge(
     "scrubgate_config_last_reload_successful",
     "1 if the last settings load or reload succeeded, else 0.",

@@ -139,7 +139,7 @@ def _resolve(text: str, node: yaml.ScalarNode) -> Any:
 @dataclass
 class Scalar(Node):
     """A scalar of one type: ``str``, ``int``, ``float``, ``bool``, ``size`` (bytes, with
-    units like ``10MiB``), ``duration`` (seconds, with ``ms``/``s``/``m``), ``any`` (any
+    units like ``10MiB``), ``duration`` (seconds, with ``ms``/``s``/``m``/``h``), ``any`` (any
     JSON scalar)."""
 
     type: str
@@ -217,8 +217,8 @@ _SIZE_UNITS = {
     "mib": 2**20,
     "gib": 2**30,
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _to_str(value: Any, text: str) -> tuple[Any, str | None]:
@@ -272,7 +272,7 @@ def _to_duration(value: Any, text: str) -> tuple[Any, str | None]:
         return float(value), None
     match = _DURATION.match(text)
     if not match:
-        return None, "expected a duration in seconds, like 5, 2.5s or 500ms"
+        return None, "expected a duration in seconds, like 5, 2.5s, 500ms, 10m or 72h"
     return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"], None
 
 

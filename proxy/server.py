@@ -8,7 +8,6 @@ mode → (scrub) ``decode_content`` → ``detect_format`` → codec + engine →
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -25,16 +24,19 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from filters.outcome import LimitExceeded, Outcome, PayloadError
 from proxy import metrics
+from proxy.admission import Admission, Reservation
 from proxy.audit import AuditLog, field_paths
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
 from proxy.log import access
 from proxy.pipeline import scrub_request
 from proxy.routing import upstream_url
-from proxy.settings import Listener, Route
+from proxy.settings import Limits, Listener, Route
+from proxy.spool import Attempt, SpooledRequest, Spooler, classify, retryable
 from proxy.state import ReloadResult, SettingsHolder, Snapshot
 
 log = logging.getLogger("scrubgate")
@@ -51,12 +53,20 @@ class ProxyHandler:
     blocked according to the route's effective category mode."""
 
     def __init__(
-        self, holder: SettingsHolder, forwarder: Forwarder, listener: str, audit: AuditLog | None
+        self,
+        holder: SettingsHolder,
+        forwarder: Forwarder,
+        listener: str,
+        audit: AuditLog | None,
+        admission: Admission | None = None,
+        spooler: Spooler | None = None,
     ) -> None:
         self._holder = holder
         self._forwarder = forwarder
         self._listener = listener
         self._audit = audit
+        self._admission = admission or Admission()
+        self._spooler = spooler
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         snapshot = self._holder.current
@@ -65,8 +75,11 @@ class ProxyHandler:
         if route is None:
             metrics.UNROUTED.labels(listener=self._listener).inc()
             return json_response(404, error="no route for this request")
+        if self._admission.saturated(snapshot.settings.limits):
+            return _overloaded(route, "in_flight")
         started = time.perf_counter()
         metrics.IN_FLIGHT.inc()
+        self._admission.in_flight += 1
         record = _Exchange()
         token = _EXCHANGE.set(record)
         status = 500
@@ -77,6 +90,7 @@ class ProxyHandler:
         finally:
             elapsed = time.perf_counter() - started
             _EXCHANGE.reset(token)
+            self._admission.in_flight -= 1
             metrics.IN_FLIGHT.dec()
             metrics.REQUEST_SECONDS.labels(route=route.name).observe(elapsed)
             access(
@@ -110,17 +124,29 @@ class ProxyHandler:
                 403, error="blocked by policy", route=route.name, category=route.category
             )
         if route.mode == "forward":
-            return await self._forward(request, snapshot, route, path, query, body=None)
-        return await self._scrub(request, snapshot, route, path, query)
+            return await self._forward(request, route, limits, path, query)
+        with self._admission.reservation(limits) as reservation:
+            return await self._scrub(request, snapshot, route, path, query, reservation)
 
     async def _scrub(
-        self, request: web.Request, snapshot: Snapshot, route: Route, path: str, query: str
+        self,
+        request: web.Request,
+        snapshot: Snapshot,
+        route: Route,
+        path: str,
+        query: str,
+        reservation: Reservation,
     ) -> web.StreamResponse:
         limits = snapshot.settings.limits
         try:
-            raw = await _read_body(request, limits.max_body_bytes)
+            async with asyncio.timeout(limits.client_body_timeout):
+                raw = await _read_body(request, limits.max_body_bytes, reservation)
         except LimitExceeded:
             return self._reject(route, "body_size", 413, "request body too large")
+        except BufferFull:
+            return _overloaded(route, "buffered_bytes")
+        except TimeoutError:
+            return self._reject(route, "body_timeout", 408, "request body not received in time")
         except (ConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError):
             # The client sent less than it announced and went away: nothing to forward.
             return self._reject(route, "truncated_body", 400, "request body ended early")
@@ -149,9 +175,17 @@ class ProxyHandler:
         _count_outcome(route, scrubbed.outcome)
         if scrubbed.empty:
             return self._drop(route, "dropped")
-        response = await self._forward(
-            request, snapshot, route, path, scrubbed.query, body=scrubbed.body
+        outgoing = _Outgoing(
+            route=route,
+            limits=limits,
+            method=request.method,
+            path=path,
+            query=scrubbed.query,
+            headers=request_headers(route, request.headers, len(scrubbed.body)),
+            body=scrubbed.body,
+            verdict="scrubbed" if scrubbed.outcome.changed else "forwarded",
         )
+        response = await self._send_scrubbed(request, outgoing)
         if self._audit is not None and _EXCHANGE.get().verdict != "failed":
             self._audit.record(
                 route=route.name,
@@ -164,51 +198,104 @@ class ProxyHandler:
         return response
 
     async def _forward(
-        self,
-        request: web.Request,
-        snapshot: Snapshot,
-        route: Route,
-        path: str,
-        query: str,
-        body: bytes | None,
+        self, request: web.Request, route: Route, limits: Limits, path: str, query: str
     ) -> web.StreamResponse:
-        limits = snapshot.settings.limits
-        streaming = body is None
-        length = request.content_length if streaming else len(body)  # type: ignore[arg-type]
-        headers = request_headers(
-            route, request.headers, length if request.body_exists or body else None
-        )
+        """Stream the client's request upstream unchanged (forward mode)."""
+        length = request.content_length if request.body_exists else None
+        headers = request_headers(route, request.headers, length)
+        body = request.content if request.body_exists else None
         url = upstream_url(route, path, query)
+        try:
+            upstream = await self._send(route, limits, request.method, url, headers, body)
+        except UpstreamUnavailable as error:
+            return _upstream_failed(route, error)
+        _count(route, "forwarded")
+        return await _relay(request, upstream)
+
+    async def _send_scrubbed(self, request: web.Request, outgoing: _Outgoing) -> web.StreamResponse:
+        """Send a scrubbed body upstream; when the upstream fails and the route spools, the
+        body goes to the spool and the client gets the route's success answer."""
+        route = outgoing.route
+        spooler = self._spooler if route.on_upstream_failure == "spool" else None
+        if spooler is not None and spooler.backlog(route.name):
+            # Queue behind what is already waiting, so the route's order holds.
+            if await self._spool(spooler, outgoing):
+                return _drop_response(route)
+            return _overloaded(route, "spool_full")
+        url = upstream_url(route, outgoing.path, outgoing.query)
+        try:
+            upstream = await self._send(
+                route, outgoing.limits, outgoing.method, url, outgoing.headers, outgoing.body
+            )
+        except UpstreamUnavailable as error:
+            if spooler is not None and await self._spool(spooler, outgoing):
+                return _drop_response(route)
+            return _upstream_failed(route, error)
+        except asyncio.CancelledError:
+            # Shutdown ran out of drain time: keep what could not be delivered.
+            if spooler is not None:
+                await self._spool(spooler, outgoing)
+            raise
+        if (
+            spooler is not None
+            and retryable(upstream.status)
+            and await self._spool(spooler, outgoing)
+        ):
+            upstream.release()
+            return _drop_response(route)
+        _count(route, outgoing.verdict)
+        metrics.SENT_BYTES.labels(route=route.name).inc(len(outgoing.body))
+        _EXCHANGE.get().bytes_out = len(outgoing.body)
+        return await _relay(request, upstream)
+
+    async def _send(
+        self,
+        route: Route,
+        limits: Limits,
+        method: str,
+        url: str,
+        headers: CIMultiDict[str],
+        body: bytes | aiohttp.StreamReader | None,
+    ) -> aiohttp.ClientResponse:
         started = time.perf_counter()
         try:
-            upstream = await self._forwarder.send(
-                route,
-                limits,
-                request.method,
-                url,
-                headers,
-                request.content if streaming and request.body_exists else body,
-            )
+            upstream = await self._forwarder.send(route, limits, method, url, headers, body)
         except UpstreamUnavailable as error:
             kind = "timeout" if error.timeout else "error"
             metrics.UPSTREAM_RESPONSES.labels(route=route.name, status_class=kind).inc()
-            _count(route, "failed")
-            log.warning(
-                "upstream %s for route %s",
-                "timed out" if error.timeout else "unreachable",
-                route.name,
-            )
-            return json_response(504 if error.timeout else 502, error=str(error), route=route.name)
+            raise
         metrics.UPSTREAM_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
         metrics.UPSTREAM_RESPONSES.labels(
             route=route.name, status_class=metrics.status_class(upstream.status)
         ).inc()
-        if streaming:
-            _count(route, "forwarded")
-        else:
-            metrics.SENT_BYTES.labels(route=route.name).inc(len(body or b""))
-            _EXCHANGE.get().bytes_out = len(body or b"")
-        return await _relay(request, upstream)
+        return upstream
+
+    async def _spool(self, spooler: Spooler, outgoing: _Outgoing) -> bool:
+        reason = await spooler.put(outgoing.spooled())
+        if reason is None:
+            _count(outgoing.route, "spooled")
+            return True
+        log.warning("route %s: request could not be spooled (%s)", outgoing.route.name, reason)
+        return False
+
+    async def deliver_spooled(self, spooled: SpooledRequest) -> Attempt:
+        """Send one spooled request with the route's current settings."""
+        snapshot = self._holder.current
+        route = snapshot.settings.route(spooled.route)
+        if route is None:
+            return Attempt("route_removed")
+        url = upstream_url(route, spooled.path, spooled.query)
+        headers = CIMultiDict(spooled.headers)
+        limits = snapshot.settings.limits
+        try:
+            upstream = await self._send(route, limits, spooled.method, url, headers, spooled.body)
+        except UpstreamUnavailable:
+            return Attempt("retry")
+        async with upstream:
+            attempt = classify(upstream.status, upstream.headers.get("Retry-After"))
+        if attempt.result == "delivered":
+            metrics.SENT_BYTES.labels(route=route.name).inc(len(spooled.body))
+        return attempt
 
     def _drop(self, route: Route, verdict: str) -> web.Response:
         _count(route, verdict)
@@ -230,6 +317,47 @@ class ProxyHandler:
         if route.on_unparseable == "drop":
             return _drop_response(route)
         return json_response(400, error=str(error), route=route.name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A scrubbed request ready to go upstream (or to the spool)."""
+
+    route: Route
+    limits: Limits
+    method: str
+    path: str
+    query: str
+    headers: CIMultiDict[str]
+    body: bytes
+    verdict: str
+
+    def spooled(self) -> SpooledRequest:
+        return SpooledRequest(
+            route=self.route.name,
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            headers=tuple(self.headers.items()),
+            body=self.body,
+            created=time.time(),
+        )
+
+
+def _upstream_failed(route: Route, error: UpstreamUnavailable) -> web.Response:
+    _count(route, "failed")
+    log.warning(
+        "upstream %s for route %s", "timed out" if error.timeout else "unreachable", route.name
+    )
+    return json_response(504 if error.timeout else 502, error=str(error), route=route.name)
+
+
+def _overloaded(route: Route, reason: str) -> web.Response:
+    metrics.OVERLOAD_REJECTIONS.labels(route=route.name, reason=reason).inc()
+    metrics.REQUESTS.labels(route=route.name, category=route.category, verdict="rejected").inc()
+    response = json_response(503, error="scrubgate is overloaded, retry later", route=route.name)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def _drop_response(route: Route) -> web.Response:
@@ -273,25 +401,32 @@ def _count_outcome(route: Route, outcome: Outcome) -> None:
     metrics.EVENTS.labels(route=route.name, verdict="dropped").inc(
         outcome.events_in - outcome.events_out
     )
-    if not outcome.all_events_dropped:
-        _count(route, "scrubbed" if outcome.changed else "forwarded")
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, reservation: Reservation) -> bytes:
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_any():
         total += len(chunk)
         if total > limit:
             raise LimitExceeded("http", "max_body_bytes", "request body too large")
+        if not reservation.grow(max(total, request.content_length or 0)):
+            raise BufferFull
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+class BufferFull(Exception):
+    """Buffering this body would exceed ``limits.max_buffered_bytes``."""
+
+
 async def _discard_body(request: web.Request, limit: int) -> None:
     """Read and forget a dropped request's body so the connection stays reusable."""
-    with contextlib.suppress(LimitExceeded):
-        await _read_body(request, limit)
+    total = 0
+    async for chunk in request.content.iter_any():
+        total += len(chunk)
+        if total > limit:
+            return
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
@@ -393,9 +528,14 @@ def admin_app(holder: SettingsHolder, ready: asyncio.Event) -> web.Application:
 
 
 def proxy_app(
-    holder: SettingsHolder, forwarder: Forwarder, listener: Listener, audit: AuditLog | None = None
+    holder: SettingsHolder,
+    forwarder: Forwarder,
+    listener: Listener,
+    audit: AuditLog | None = None,
+    admission: Admission | None = None,
+    spooler: Spooler | None = None,
 ) -> web.Application:
-    handler = ProxyHandler(holder, forwarder, listener.name, audit)
+    handler = ProxyHandler(holder, forwarder, listener.name, audit, admission, spooler)
     limits = holder.current.settings.limits
     app = web.Application(
         client_max_size=limits.max_body_bytes,
@@ -416,17 +556,27 @@ def proxy_app(
 class ScrubgateServer:
     """Runs every listener plus the admin listener until stopped."""
 
-    def __init__(self, holder: SettingsHolder) -> None:
+    def __init__(self, holder: SettingsHolder, worker_index: int = 0) -> None:
         self.holder = holder
+        self.worker_index = worker_index
         self.ready = asyncio.Event()
-        self._runners: list[web.AppRunner] = []
+        self._proxy_runners: list[web.AppRunner] = []
+        self._admin_runner: web.AppRunner | None = None
         self._tls: dict[str, ssl.SSLContext] = {}
         self._watcher: asyncio.Task[None] | None = None
         holder.on_swap(self._reload_certificates)
-        self._forwarder = Forwarder(holder.current.settings.limits)
-        audit = holder.current.settings.audit
-        # Audit settings are read at start; a reload keeps the open audit log.
+        settings = holder.current.settings
+        self._forwarder = Forwarder(settings.limits)
+        # Audit and spool settings are read at start; a reload keeps them open.
+        audit = settings.audit
         self._audit = AuditLog(audit.file, audit.max_bytes, audit.backups) if audit.file else None
+        self._admission = Admission()
+        self._delivery = ProxyHandler(holder, self._forwarder, "spool", None)
+        self.spooler = (
+            Spooler(settings.spool, worker_index, self._delivery.deliver_spooled)
+            if settings.spool.directory
+            else None
+        )
         self.bound: dict[str, int] = {}
 
     async def start(self) -> None:
@@ -434,17 +584,21 @@ class ScrubgateServer:
         if self.holder.current.settings.reload.watch:
             self._watcher = asyncio.create_task(self.watch_settings())
         await self._forwarder.start()
+        if self.spooler is not None:
+            await self.spooler.start()
         settings = self.holder.current.settings
         for listener in settings.listeners:
-            await self._serve(
-                proxy_app(self.holder, self._forwarder, listener, self._audit),
-                listener.name,
-                listener.host,
-                listener.port,
-                self._tls_context(listener),
+            app = proxy_app(
+                self.holder, self._forwarder, listener, self._audit, self._admission, self.spooler
             )
+            runner = await self._serve(
+                app, listener.name, listener.host, listener.port, self._tls_context(listener)
+            )
+            self._proxy_runners.append(runner)
         admin = settings.admin
-        await self._serve(admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None)
+        self._admin_runner = await self._serve(
+            admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None
+        )
         self.ready.set()
 
     async def _serve(
@@ -454,15 +608,23 @@ class ScrubgateServer:
         host: str,
         port: int,
         tls: ssl.SSLContext | None,
-    ) -> None:
-        runner = web.AppRunner(app, access_log=None)
+    ) -> web.AppRunner:
+        limits = self.holder.current.settings.limits
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=limits.drain_timeout,
+            # aiohttp closes a connection that has no complete request head this long
+            # after it opened or after its last response: the slow-header defence.
+            keepalive_timeout=limits.client_header_timeout,
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
         await site.start()
-        self._runners.append(runner)
         sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]
         self.bound[name] = sockets[0].getsockname()[1] if sockets else port
         log.info("listening: %s on %s:%d", name, host, self.bound[name])
+        return runner
 
     def _tls_context(self, listener: Listener) -> ssl.SSLContext | None:
         if not listener.cert_file or not listener.key_file:
@@ -478,17 +640,23 @@ class ScrubgateServer:
                 context.load_cert_chain(listener.cert_file, listener.key_file)
 
     async def stop(self) -> None:
+        """Drain: stop accepting, let requests in flight finish for up to
+        ``limits.drain_timeout`` (scrubbed ones still unsent then go to the spool), stop
+        delivering from the spool (it stays on disk), and close the admin listener last."""
         self.ready.clear()
         if self._watcher is not None:
             self._watcher.cancel()
-        for runner in self._runners:
-            await runner.cleanup()
+        await asyncio.gather(*(runner.cleanup() for runner in self._proxy_runners))
+        if self.spooler is not None:
+            await self.spooler.stop()
         await self._forwarder.close()
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
         if self._audit is not None:
             self._audit.close()
 
     async def run_forever(self) -> None:
-        """Serve until SIGTERM/SIGINT; reload settings on SIGHUP."""
+        """Serve until SIGTERM/SIGINT, then drain; reload settings on SIGHUP."""
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -496,8 +664,12 @@ class ScrubgateServer:
         loop.add_signal_handler(signal.SIGHUP, self._reload_from_signal)
         await self.start()
         await stopping.wait()
-        log.info("shutting down")
+        log.info(
+            "shutting down: draining requests in flight for up to %ss",
+            self.holder.current.settings.limits.drain_timeout,
+        )
         await self.stop()
+        log.info("stopped")
 
     async def watch_settings(self) -> None:
         """Reload whenever the settings file's content changes (polling, so it also sees

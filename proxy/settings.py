@@ -171,6 +171,39 @@ LIMITS = Obj(
         "max_concurrent_requests": Field(Scalar("int", minimum=1), default=1024),
         "upstream_connect_timeout": Field(Scalar("duration", minimum=0.001), default=5.0),
         "upstream_timeout": Field(Scalar("duration", minimum=0.001), default=30.0),
+        "max_buffered_bytes": Field(
+            Scalar(
+                "size",
+                minimum=1024,
+                doc="Request bodies held in memory at once; beyond it new requests get 503.",
+            ),
+            default=256 * 2**20,
+        ),
+        "client_header_timeout": Field(
+            Scalar(
+                "duration",
+                minimum=0.01,
+                doc="A connection without a complete request head this long after it opened or "
+                "after its previous response is closed (idle keep-alive and slow clients).",
+            ),
+            default=15.0,
+        ),
+        "client_body_timeout": Field(
+            Scalar(
+                "duration",
+                minimum=0.01,
+                doc="Time a client has to send the body of a request that is scrubbed; then 408.",
+            ),
+            default=30.0,
+        ),
+        "drain_timeout": Field(
+            Scalar(
+                "duration",
+                minimum=0,
+                doc="On SIGTERM, how long requests in flight may take to finish.",
+            ),
+            default=20.0,
+        ),
     }
 )
 
@@ -294,6 +327,14 @@ ROUTE = Obj(
         "drop_response": Field(DROP_RESPONSE, default=DROP_RESPONSE.defaults),
         "headers": Field(HEADERS, default=HEADERS.defaults),
         "tls_ca_file": Field(_str("CA bundle to verify the upstream with.")),
+        "on_upstream_failure": Field(
+            _str(
+                "spool: keep scrubbed requests in the spool and answer the client like a drop "
+                "(needs spool.directory); relay: pass the upstream's failure to the client.",
+                choices=("spool", "relay"),
+            ),
+            default="spool",
+        ),
     }
 )
 
@@ -303,6 +344,49 @@ RELOAD = Obj(
         "interval": Field(Scalar("duration", minimum=0.05), default=2.0),
     },
     doc="Reload when the settings file's content changes (e.g. a Kubernetes ConfigMap).",
+)
+
+SPOOL = Obj(
+    {
+        "directory": Field(
+            _str(
+                "Where scrubbed requests wait while their upstream fails (created 0700, files "
+                "0600); unset: no spool, upstream failures are relayed to the client."
+            )
+        ),
+        "max_bytes": Field(Scalar("size", minimum=1024), default=256 * 2**20),
+        "on_full": Field(
+            _str(
+                "reject-new: a request that does not fit is not spooled (the client gets the "
+                "upstream's error, or 503); drop-oldest: evict the oldest spooled requests.",
+                choices=("reject-new", "drop-oldest"),
+            ),
+            default="reject-new",
+        ),
+        "max_age": Field(
+            Scalar("duration", minimum=1, doc="Spooled requests older than this are dropped."),
+            default=72 * 3600.0,
+        ),
+        "fsync": Field(
+            Scalar(
+                "bool",
+                doc="fsync each spooled request (and its directory) before the client is "
+                "answered; false trades durability across power loss for speed.",
+            ),
+            default=True,
+        ),
+        "retry_initial": Field(Scalar("duration", minimum=0.01), default=1.0),
+        "retry_max": Field(
+            Scalar(
+                "duration",
+                minimum=0.01,
+                doc="Upper bound of the exponential backoff and of an upstream's Retry-After.",
+            ),
+            default=300.0,
+        ),
+    },
+    doc="Store and forward: scrubbed requests whose upstream is unreachable, times out or "
+    "answers 429/5xx are kept on disk and retried in order per route. Read at start.",
 )
 
 AUDIT = Obj(
@@ -324,6 +408,7 @@ SETTINGS = Obj(
         "detectors": Field(DETECTORS, default=DETECTORS.defaults),
         "limits": Field(LIMITS, default=LIMITS.defaults),
         "audit": Field(AUDIT, default=AUDIT.defaults),
+        "spool": Field(SPOOL, default=SPOOL.defaults),
         "reload": Field(RELOAD, default=RELOAD.defaults),
         "categories": Field(MapOf(_str(choices=MODES)), default=dict),
         "policies": Field(MapOf(POLICY), default=dict),
@@ -367,6 +452,7 @@ class Route:
     keep_only_headers: frozenset[str] | None
     user_agent: str
     tls_ca_file: str | None
+    on_upstream_failure: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +468,21 @@ class Limits:
     max_concurrent_requests: int
     upstream_connect_timeout: float
     upstream_timeout: float
+    max_buffered_bytes: int
+    client_header_timeout: float
+    client_body_timeout: float
+    drain_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Spool:
+    directory: str | None
+    max_bytes: int
+    on_full: str
+    max_age: float
+    fsync: bool
+    retry_initial: float
+    retry_max: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +514,7 @@ class LoadedSettings:
     listeners: tuple[Listener, ...]
     admin: Admin
     audit: Audit
+    spool: Spool
     reload: Reload
     routes: tuple[Route, ...]
     limits: Limits
@@ -507,6 +609,7 @@ class _Builder:
             listeners=listeners,
             admin=admin,
             audit=self._audit(),
+            spool=self._spool(),
             reload=Reload(
                 watch=self.raw["reload"]["watch"], interval=self.raw["reload"]["interval"]
             ),
@@ -687,6 +790,14 @@ class _Builder:
         file = str(self.base / audit["file"]) if audit.get("file") else None
         return Audit(file=file, max_bytes=audit["max_bytes"], backups=audit["backups"])
 
+    def _spool(self) -> Spool:
+        spool = dict(self.raw["spool"])
+        if spool.get("directory"):
+            spool["directory"] = str(self.base / spool["directory"])
+        if spool["retry_max"] < spool["retry_initial"]:
+            self.problem("spool.retry_max", "must not be less than spool.retry_initial")
+        return Spool(**{"directory": None, **spool})
+
     def _admin(self) -> Admin:
         admin = self.raw["admin"]
         token = self._secret(admin, "admin")
@@ -774,6 +885,7 @@ class _Builder:
             else None,
             user_agent=headers["user_agent"],
             tls_ca_file=str(self.base / entry["tls_ca_file"]) if entry.get("tls_ca_file") else None,
+            on_upstream_failure=entry["on_upstream_failure"],
         )
 
 
