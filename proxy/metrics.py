@@ -36,7 +36,7 @@ _LATENCY_BUCKETS = (
 REQUESTS = Counter(
     "scrubgate_requests_total",
     "Requests handled, by route, category and verdict "
-    "(forwarded, scrubbed, dropped, blocked, rejected, failed).",
+    "(forwarded, scrubbed, spooled, dropped, blocked, rejected, failed).",
     ["route", "category", "verdict"],
     registry=REGISTRY,
 )

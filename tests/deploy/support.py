@@ -90,7 +90,7 @@ from prometheus_client import generate_latest
 
 import proxy.metrics as m
 
-for verdict in ("forwarded", "scrubbed", "dropped", "blocked", "rejected", "failed"):
+for verdict in ("forwarded", "scrubbed", "dropped", "blocked", "rejected", "failed", "spooled"):
     m.REQUESTS.labels(route="feedback", category="feedback", verdict=verdict).inc()
 m.UNROUTED.labels(listener="main").inc()
 m.EVENTS.labels(route="feedback", verdict="kept").inc(3)
@@ -110,6 +110,14 @@ m.ENGINE_SECONDS.labels(route="feedback").observe(0.002)
 m.UPSTREAM_SECONDS.labels(route="feedback").observe(0.009)
 m.BODY_BYTES.labels(route="feedback").observe(2048)
 m.IN_FLIGHT.inc()
+m.OVERLOAD_REJECTIONS.labels(route="feedback", reason="in_flight").inc()
+m.SPOOL_REQUESTS.labels(route="crash").set(3)
+m.SPOOL_BYTES.labels(route="crash").set(4096)
+m.SPOOL_OLDEST_AGE.set(42)
+m.SPOOL_ENQUEUED.labels(route="crash").inc(4)
+m.SPOOL_RETRIES.labels(route="crash").inc(7)
+m.SPOOL_DELIVERIES.labels(route="crash", result="delivered").inc()
+m.SPOOL_DROPS.labels(route="crash", reason="full").inc()
 m.CONFIG_RELOAD_SUCCESS.set(1)
 m.CONFIG_RELOAD_SECONDS.set(1700000000)
 m.CONFIG_RELOADS.labels(result="success").inc()

@@ -22,6 +22,9 @@ EXPECTED_ALERTS = {
     "ScrubgateReloadFailed",
     "ScrubgateFailClosedDropsSpiking",
     "ScrubgateLatencyHigh",
+    "ScrubgateSpoolBacklog",
+    "ScrubgateSpoolDropping",
+    "ScrubgateOverloaded",
 }
 
 
