@@ -96,6 +96,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from proxy.server import ScrubgateServer
+    from proxy.spool import SpoolLocked
     from proxy.state import SettingsHolder
 
     configure_logging(args.log_level, json_lines=args.log_format == "json")
@@ -104,7 +105,12 @@ def _run(args: argparse.Namespace) -> int:
     except SettingsError as error:
         _print_problems(args.config, error)
         return 1
-    asyncio.run(ScrubgateServer(holder).run_forever())
+    try:
+        asyncio.run(ScrubgateServer(holder).run_forever())
+    except (SpoolLocked, OSError) as error:
+        # Another instance holds the spool, or a listener's port cannot be bound.
+        print(f"scrubgate: cannot start: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -133,3 +133,40 @@ def test_demo_once_shows_before_and_after(tmp_path):
     assert "sent by the product" in output and "arrived at the vendor" in output
     after = output.split("arrived at the vendor", 1)[1]
     assert "[email]" in after
+
+
+def test_run_refuses_a_spool_another_process_holds(tmp_path):
+    from proxy.spool import SpoolStore
+
+    holder = SpoolStore(tmp_path / "spool", worker=0, fsync=False)
+    holder.open()
+    config = tmp_path / "settings.yaml"
+    config.write_text(
+        "version: 1\n"
+        "listeners: [{name: main, port: 0}]\n"
+        "admin: {port: 0}\n"
+        "spool: {directory: spool}\n"
+        "routes: [{name: r, upstream: 'http://127.0.0.1:9', category: traces, mode: forward}]\n"
+    )
+    result = scrubgate("run", "--config", str(config))
+    holder.close()
+    assert result.returncode == 1
+    assert b"cannot start: spool directory" in result.stderr
+    assert b"in use by another process" in result.stderr
+
+
+def test_run_reports_a_port_in_use(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        config = tmp_path / "settings.yaml"
+        config.write_text(
+            "version: 1\n"
+            f"listeners: [{{name: main, port: {busy.getsockname()[1]}}}]\n"
+            "admin: {port: 0}\n"
+            "routes: [{name: r, upstream: 'http://127.0.0.1:9', category: traces, mode: forward}]\n"
+        )
+        result = scrubgate("run", "--config", str(config))
+    assert result.returncode == 1
+    assert b"cannot start:" in result.stderr
+    assert b"address already in use" in result.stderr.lower()
