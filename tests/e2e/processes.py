@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -25,13 +26,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def spawn_proxy(config: Path) -> subprocess.Popen[bytes]:
+def spawn_proxy(
+    config: Path, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "proxy.cli", "run", "--config", str(config)],
         cwd=ROOT,
         env={**os.environ, "E2E_HASH_KEY": HASH_KEY, "SCRUBGATE_HASH_KEY": HASH_KEY},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=preexec_fn,
     )
 
 

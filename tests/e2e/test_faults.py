@@ -9,6 +9,7 @@ The upstream here is scriptable: it can be down, slow, reset connections, or ans
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -275,6 +276,41 @@ async def test_sigkill_with_a_full_spool_then_restart_delivers_everything(script
         await wait_for(lambda: len(scripted.received) == 24)
         assert_delivered_once_in_order(scripted, ids(0, 24))
         await wait_for(lambda: not list((tmp_path / "spool" / "worker-0").glob("*.req")))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await exit_code(process) == 0
+
+
+def _limit_file_size() -> None:
+    """In the child: files may not grow past 1 KiB (EFBIG, like a full disk), and the
+    signal that would normally kill the process for trying is ignored."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+async def test_a_disk_that_fills_mid_write_leaves_no_partial_file_and_serving_continues(
+    scripted, tmp_path
+):
+    port, admin_port = free_port(), free_port()
+    config = tmp_path / "settings.yaml"
+    config.write_text(
+        settings(scripted.port, tmp_path / "spool")
+        .replace("{name: main, port: 0}", f"{{name: main, port: {port}}}")
+        .replace("admin: {port: 0}", f"admin: {{port: {admin_port}}}")
+    )
+    process = spawn_proxy(config, preexec_fn=_limit_file_size)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(admin_port, process)
+        assert await send_batches(base, 0, 1, per=20) == [502]  # too big to write: relayed
+        assert await send_batches(base, 100, 1, per=1) == [200]  # fits: spooled
+        # The failed write left no partial file behind.
+        names = sorted(path.name for path in (tmp_path / "spool" / "worker-0").iterdir())
+        assert [name.rpartition(".")[2] for name in names] == ["lock", "req"]
+        await scripted.start()
+        await wait_for(lambda: scripted.received == ids(100, 1))
+        assert await send_batches(base, 200, 1, per=20) == [200]
+        assert scripted.received == ids(100, 1) + ids(200, 20)
     finally:
         process.send_signal(signal.SIGTERM)
         assert await exit_code(process) == 0
