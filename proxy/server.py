@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from filters.outcome import LimitExceeded, Outcome, PayloadError
 from proxy import metrics
 from proxy.audit import AuditLog, field_paths
+from proxy.forward_proxy import ForwardProxySite, proxy_middleware
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
 from proxy.log import access
 from proxy.pipeline import scrub_request
@@ -398,6 +399,7 @@ def proxy_app(
     handler = ProxyHandler(holder, forwarder, listener.name, audit)
     limits = holder.current.settings.limits
     app = web.Application(
+        middlewares=[proxy_middleware(holder, listener.name)],
         client_max_size=limits.max_body_bytes,
         # Bodies are decompressed by our own bounded decoders, never by aiohttp.
         handler_args={
@@ -435,6 +437,7 @@ class ScrubgateServer:
             self._watcher = asyncio.create_task(self.watch_settings())
         await self._forwarder.start()
         settings = self.holder.current.settings
+        forward_listener = settings.forward_proxy.listener if settings.forward_proxy else None
         for listener in settings.listeners:
             await self._serve(
                 proxy_app(self.holder, self._forwarder, listener, self._audit),
@@ -442,6 +445,7 @@ class ScrubgateServer:
                 listener.host,
                 listener.port,
                 self._tls_context(listener),
+                forward_proxy=listener.name == forward_listener,
             )
         admin = settings.admin
         await self._serve(admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None)
@@ -454,10 +458,15 @@ class ScrubgateServer:
         host: str,
         port: int,
         tls: ssl.SSLContext | None,
+        forward_proxy: bool = False,
     ) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        site: web.BaseSite = (
+            ForwardProxySite(runner, self.holder, name, host, port)
+            if forward_proxy
+            else web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        )
         await site.start()
         self._runners.append(runner)
         sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]
