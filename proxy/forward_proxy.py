@@ -95,10 +95,15 @@ def split_absolute_form(target: str) -> tuple[str, str] | None:
     authority, remainder = (rest, "") if cut == -1 else (rest[:cut], rest[cut:])
     if not authority or "@" in authority:
         return None
-    host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+    if authority.startswith("["):
+        host = authority[1 : authority.find("]")]
+    else:
+        host = authority.partition(":")[0]
+    if not host:
+        return None
     if not remainder.startswith("/"):
         remainder = "/" + remainder
-    return host.strip("[]").lower(), remainder
+    return host.lower(), remainder
 
 
 def parse_connect_head(head: bytes) -> str | None:

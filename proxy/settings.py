@@ -942,11 +942,19 @@ class _Builder:
             destination = Destination(host, port, entry["action"])
             if any(known.label == destination.label for known in destinations):
                 self.problem(
-                    f"forward_proxy.destinations[{index}].destination",
+                    self._destination_path(index, ".destination"),
                     f"destination {destination.label} is listed twice",
                 )
             destinations.append(destination)
         return tuple(destinations)
+
+    def _destination_path(self, index: int, key: str) -> str:
+        """The settings path of destination ``index``; only the list's path when broken
+        entries were left out, since indexes after them no longer match the file."""
+        path = "forward_proxy.destinations"
+        items = self.raw["forward_proxy"]["destinations"]
+        written = sum(1 for place in self.marks.places if re.fullmatch(rf"{path}\[\d+\]", place))
+        return f"{path}[{index}]{key}" if written == len(items) else path
 
     def _certificate_authority(
         self, section: Mapping[str, Any], destinations: tuple[Destination, ...]
@@ -960,9 +968,9 @@ class _Builder:
             for index, destination in enumerate(destinations):
                 if destination.action == "intercept":
                     self.problem(
-                        f"forward_proxy.destinations[{index}].action",
-                        "intercept needs forward_proxy.ca_cert_file and ca_key_file "
-                        "(the CA that signs the minted certificates)",
+                        self._destination_path(index, ".action"),
+                        f"intercept ({destination.label}) needs forward_proxy.ca_cert_file and "
+                        "ca_key_file (the CA that signs the minted certificates)",
                     )
             return None
         try:

@@ -127,7 +127,9 @@ def _tunnel_bytes(destination: str, direction: str) -> float:
     return metrics.REGISTRY.get_sample_value("scrubgate_tunnel_bytes_total", labels) or 0.0
 
 
-async def _raw_connect(proxy: str, target: bytes) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+async def _raw_connect(
+    proxy: str, target: bytes
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
     """Send ``CONNECT target`` and return the answer head with the open stream."""
     host, port = proxy.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -164,7 +166,9 @@ async def test_intercepted_requests_are_scrubbed_and_answered_by_the_vendor(
     assert _connects("vendor.test:443", "intercepted") == before + 1
 
 
-async def test_client_that_does_not_trust_the_admin_ca_gets_no_connection(egress, vendor_ca, vendor):
+async def test_client_that_does_not_trust_the_admin_ca_gets_no_connection(
+    egress, vendor_ca, vendor
+):
     before = _connects("vendor.test:443", "failed")
     async with aiohttp.ClientSession() as client:
         with pytest.raises(aiohttp.ClientSSLError):
@@ -208,7 +212,10 @@ async def test_tunnel_carries_tls_from_the_client_to_the_vendor_untouched(
 
 async def test_tunnel_relays_every_byte_both_ways_and_passes_half_close_on(egress, echo):
     destination = f"127.0.0.1:{echo}"
-    outbound, inbound = _tunnel_bytes(destination, "outbound"), _tunnel_bytes(destination, "inbound")
+    outbound, inbound = (
+        _tunnel_bytes(destination, "outbound"),
+        _tunnel_bytes(destination, "inbound"),
+    )
     payload = os.urandom(3 * 2**20)
     head, reader, writer = await _raw_connect(egress, destination.encode())
     assert _status(head) == 200
@@ -261,7 +268,9 @@ async def test_plain_http_to_a_host_without_a_route_is_403_and_counted(egress, u
     before = metrics.REGISTRY.get_sample_value("scrubgate_unrouted_requests_total", labels) or 0
     async with (
         aiohttp.ClientSession() as client,
-        client.post("http://elsewhere.test/v1/track", json={"email": EMAIL}, proxy=egress) as response,
+        client.post(
+            "http://elsewhere.test/v1/track", json={"email": EMAIL}, proxy=egress
+        ) as response,
     ):
         assert response.status == 403
     assert upstream.arrivals == [] and vendor.arrivals == []
