@@ -145,12 +145,16 @@ def proxy_middleware(
             response = _json(403, "CONNECT is not allowed on this listener")
             response.force_close()
             return response
-        if active_forward_proxy(holder, listener) is None:
+        intercepted = CONNECT_HOST.get()
+        if intercepted is not None:
+            # Decrypted requests go where the client's CONNECT said, whatever their Host.
+            host, target = intercepted, request.raw_path
+        elif active_forward_proxy(holder, listener) is None:
             return await handler(request)
-        destination = _destination_of(request)
-        if destination is None:
+        elif (absolute := split_absolute_form(request.raw_path)) is not None:
+            host, target = absolute
+        else:
             return await handler(request)
-        host, target = destination
         path = target.partition("?")[0]
         if holder.current.routes.match(listener, request.method, host, path) is None:
             metrics.UNROUTED.labels(listener=listener).inc()
@@ -158,15 +162,6 @@ def proxy_middleware(
         return await handler(request.clone(rel_url=URL(target, encoded=True), host=host))
 
     return route_by_destination
-
-
-def _destination_of(request: web.Request) -> tuple[str, str] | None:
-    """(host, target) a forward-proxy request is routed by, or ``None`` for an ordinary
-    origin-form request."""
-    intercepted = CONNECT_HOST.get()
-    if intercepted is not None:
-        return intercepted, request.raw_path
-    return split_absolute_form(request.raw_path)
 
 
 def _json(status: int, error: str) -> web.Response:

@@ -38,6 +38,7 @@ forward_proxy:
   ca_key_file: admin-ca.key
   destinations:
     - {destination: vendor.test, action: intercept}
+    - {destination: "*.cdn.test", action: intercept}
     - {destination: "127.0.0.1:VENDOR_PORT", action: tunnel}
     - {destination: "127.0.0.1:ECHO_PORT", action: tunnel}
 """
@@ -277,3 +278,45 @@ async def test_plain_http_to_a_host_without_a_route_is_403_and_counted(egress, u
     assert metrics.REGISTRY.get_sample_value("scrubgate_unrouted_requests_total", labels) == (
         before + 1
     )
+
+
+async def _intercepted_exchange(
+    proxy: str, connect_host: str, ca: trustme.CA, request: bytes
+) -> bytes:
+    """CONNECT, TLS as ``connect_host`` trusting ``ca``, send ``request``, read the answer."""
+    head, reader, writer = await _raw_connect(proxy, f"{connect_host}:443".encode())
+    assert _status(head) == 200
+    await writer.start_tls(_trusting(ca), server_hostname=connect_host)
+    writer.write(request)
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    return answer
+
+
+async def test_intercepted_requests_are_routed_by_the_connect_host_not_their_host_header(
+    egress, admin_ca, vendor, upstream
+):
+    body = orjson.dumps({"email": EMAIL})
+    answer = await _intercepted_exchange(
+        egress,
+        "vendor.test",
+        admin_ca,
+        b"POST /v1/track HTTP/1.1\r\nHost: plain.test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body),
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"accepted":1}')
+    assert upstream.arrivals == []
+    (arrival,) = vendor.arrivals
+    assert orjson.loads(arrival.body) == {"email": "[email]"}
+
+
+async def test_intercepted_host_without_a_route_is_403(egress, admin_ca, vendor, upstream):
+    """*.cdn.test may be intercepted, but no route names a.cdn.test: nothing leaves."""
+    answer = await _intercepted_exchange(
+        egress,
+        "a.cdn.test",
+        admin_ca,
+        b"GET /v1/track HTTP/1.1\r\nHost: vendor.test\r\nConnection: close\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 403 ")
+    assert vendor.arrivals == [] and upstream.arrivals == []
