@@ -308,6 +308,11 @@ class ConnectGate:
         except asyncio.CancelledError:
             transport.abort()
             raise
+        except Exception as error:
+            # E.g. a CA that expired after it was loaded: answer instead of hanging.
+            log.error("CONNECT on listener %s failed (%s)", self.listener, type(error).__name__)
+            if not transport.is_closing():
+                _answer(transport, 500, "CONNECT failed")
 
     async def _answer_connect(
         self, transport: asyncio.Transport, head: bytes, early: bytes
