@@ -42,7 +42,8 @@ REQUESTS = Counter(
 )
 UNROUTED = Counter(
     "scrubgate_unrouted_requests_total",
-    "Requests no route matched (answered 404, never relayed).",
+    "Requests no route matched (answered 404, or 403 for a forward-proxy request for a "
+    "host no route names; never relayed).",
     ["listener"],
     registry=REGISTRY,
 )
@@ -114,6 +115,25 @@ BODY_BYTES = Histogram(
     "Sizes of request bodies as received, by route.",
     ["route"],
     buckets=_SIZE_BUCKETS,
+    registry=REGISTRY,
+)
+CONNECT_REQUESTS = Counter(
+    "scrubgate_connect_requests_total",
+    "CONNECT requests, by listener, allowlisted destination (host:port as in the settings, "
+    "'-' when none matched) and outcome (tunnelled, intercepted, refused, failed, overloaded).",
+    ["listener", "destination", "outcome"],
+    registry=REGISTRY,
+)
+TUNNEL_BYTES = Counter(
+    "scrubgate_tunnel_bytes_total",
+    "Bytes relayed uninspected through CONNECT tunnels, by allowlisted destination and "
+    "direction (outbound: client to destination, inbound: destination to client).",
+    ["destination", "direction"],
+    registry=REGISTRY,
+)
+OPEN_TUNNELS = Gauge(
+    "scrubgate_open_tunnels",
+    "CONNECT tunnels open right now (bounded by forward_proxy.max_tunnels).",
     registry=REGISTRY,
 )
 IN_FLIGHT = Gauge(

@@ -31,6 +31,7 @@ from filters.outcome import LimitExceeded, Outcome, PayloadError
 from proxy import metrics
 from proxy.admission import Admission, Reservation
 from proxy.audit import AuditLog, field_paths
+from proxy.forward_proxy import ForwardProxySite, proxy_middleware
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
 from proxy.log import access
 from proxy.pipeline import scrub_request
@@ -538,6 +539,7 @@ def proxy_app(
     handler = ProxyHandler(holder, forwarder, listener.name, audit, admission, spooler)
     limits = holder.current.settings.limits
     app = web.Application(
+        middlewares=[proxy_middleware(holder, listener.name)],
         client_max_size=limits.max_body_bytes,
         # Bodies are decompressed by our own bounded decoders, never by aiohttp.
         handler_args={
@@ -587,12 +589,18 @@ class ScrubgateServer:
         if self.spooler is not None:
             await self.spooler.start()
         settings = self.holder.current.settings
+        forward_listener = settings.forward_proxy.listener if settings.forward_proxy else None
         for listener in settings.listeners:
             app = proxy_app(
                 self.holder, self._forwarder, listener, self._audit, self._admission, self.spooler
             )
             runner = await self._serve(
-                app, listener.name, listener.host, listener.port, self._tls_context(listener)
+                app,
+                listener.name,
+                listener.host,
+                listener.port,
+                self._tls_context(listener),
+                forward_proxy=listener.name == forward_listener,
             )
             self._proxy_runners.append(runner)
         admin = settings.admin
@@ -608,6 +616,7 @@ class ScrubgateServer:
         host: str,
         port: int,
         tls: ssl.SSLContext | None,
+        forward_proxy: bool = False,
     ) -> web.AppRunner:
         limits = self.holder.current.settings.limits
         runner = web.AppRunner(
@@ -619,7 +628,11 @@ class ScrubgateServer:
             keepalive_timeout=limits.client_header_timeout,
         )
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        site: web.BaseSite = (
+            ForwardProxySite(runner, self.holder, name, host, port)
+            if forward_proxy
+            else web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        )
         await site.start()
         sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]
         self.bound[name] = sockets[0].getsockname()[1] if sockets else port

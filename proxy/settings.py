@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import os
 import re
 import ssl
@@ -33,6 +34,7 @@ from filters.spec import (
     PolicySpec,
     RuleSpec,
 )
+from proxy.certificates import CertificateAuthority, CertificateError, load_certificate_authority
 from proxy.schema import (
     Checker,
     Field,
@@ -398,6 +400,105 @@ AUDIT = Obj(
     doc="Per forwarded request: fields sent and rules applied (paths and counts, no values).",
 )
 
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def split_destination(text: str) -> tuple[str, int]:
+    """``host[:port]`` → (lowercase host without brackets, port; 443 when left out).
+    Hosts are DNS names (``*.domain`` for every subdomain), IPv4 or ``[IPv6]`` addresses.
+    Raises ``ValueError`` saying what is wrong."""
+    text = text.strip().lower()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError("expected host[:port], with IPv6 addresses in brackets")
+        port_text = rest[1:] if rest else None
+        _check_ipv6(host)
+    else:
+        host, colon, port_text_or_empty = text.partition(":")
+        port_text = port_text_or_empty if colon else None
+        _check_hostname(host.removeprefix("*."))
+    if port_text is None:
+        return host, 443
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _check_hostname(host: str) -> None:
+    labels = host.split(".")
+    if not host or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError("expected a host name (letters, digits, '-' and dots) or '*.domain'")
+
+
+def _check_ipv6(host: str) -> None:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError("expected an IPv6 address inside the brackets") from None
+
+
+def _check_destination(value: str) -> str | None:
+    try:
+        split_destination(value)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+DESTINATION = Obj(
+    {
+        "destination": Field(
+            _str(
+                "host[:port] a client may CONNECT to (port 443 when left out); "
+                "'*.example.com' allows every subdomain of example.com.",
+                check=_check_destination,
+            ),
+            required=True,
+        ),
+        "action": Field(
+            _str(
+                "tunnel: relay the encrypted bytes, uninspected; intercept: decrypt with a "
+                "certificate minted by ca_cert_file and serve the requests through the routes.",
+                choices=("tunnel", "intercept"),
+            ),
+            required=True,
+        ),
+    }
+)
+
+FORWARD_PROXY = Obj(
+    {
+        "listener": Field(
+            _str("The listener clients use as HTTP_PROXY/HTTPS_PROXY (plain HTTP)."),
+            required=True,
+        ),
+        "destinations": Field(
+            ListOf(DESTINATION, doc="CONNECT allowlist; the first entry that matches wins."),
+            default=list,
+        ),
+        "ca_cert_file": Field(
+            _str("PEM CA certificate that signs intercepted hosts' certificates.")
+        ),
+        "ca_key_file": Field(_str("PEM private key (unencrypted) of that CA.")),
+        "max_tunnels": Field(
+            Scalar("int", minimum=1, doc="Tunnelled connections open at once (503 beyond)."),
+            default=1024,
+        ),
+        "idle_timeout": Field(
+            Scalar(
+                "duration",
+                minimum=0.001,
+                doc="A tunnel, or a connection that has not finished its first request head, "
+                "is closed after this long without traffic.",
+            ),
+            default=300.0,
+        ),
+    },
+    doc="Forward-proxy mode (off when absent): absolute-form requests are routed by host, "
+    "CONNECT is allowed only to listed destinations.",
+)
+
 SETTINGS = Obj(
     {
         "version": Field(Scalar("int", minimum=1, maximum=1), required=True),
@@ -413,6 +514,7 @@ SETTINGS = Obj(
         "categories": Field(MapOf(_str(choices=MODES)), default=dict),
         "policies": Field(MapOf(POLICY), default=dict),
         "routes": Field(ListOf(ROUTE, min_items=1), required=True),
+        "forward_proxy": Field(FORWARD_PROXY),
     }
 )
 
@@ -505,6 +607,30 @@ class Admin:
     token: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One allowlisted CONNECT destination. ``host`` is exact or ``*.domain``."""
+
+    host: str
+    port: int
+    action: str
+
+    @property
+    def label(self) -> str:
+        """``host:port`` as shown in metrics and logs."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardProxy:
+    listener: str
+    destinations: tuple[Destination, ...]
+    authority: CertificateAuthority | None
+    max_tunnels: int
+    idle_timeout: float
+
+
 @dataclass(frozen=True)
 class LoadedSettings:
     """A fully valid settings file and everything compiled from it."""
@@ -522,6 +648,7 @@ class LoadedSettings:
     plans: Mapping[str, Plan]
     engine: EngineContext
     raw: Mapping[str, Any]
+    forward_proxy: ForwardProxy | None = None
 
     def route(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
@@ -601,6 +728,7 @@ class _Builder:
         listeners = self._listeners()
         routes = self._routes(categories, plans, {listener.name for listener in listeners})
         admin = self._admin()
+        forward_proxy = self._forward_proxy(listeners)
         if self.problems:
             return None
         return LoadedSettings(
@@ -619,6 +747,7 @@ class _Builder:
             plans=MappingProxyType(plans),
             engine=engine,
             raw=raw,
+            forward_proxy=forward_proxy,
         )
 
     # --- engine ------------------------------------------------------------------------
@@ -887,6 +1016,80 @@ class _Builder:
             tls_ca_file=str(self.base / entry["tls_ca_file"]) if entry.get("tls_ca_file") else None,
             on_upstream_failure=entry["on_upstream_failure"],
         )
+
+    # --- forward proxy ------------------------------------------------------------------
+
+    def _forward_proxy(self, listeners: tuple[Listener, ...]) -> ForwardProxy | None:
+        section = self.raw.get("forward_proxy")
+        if not section:
+            return None
+        self._check_forward_listener(section["listener"], listeners)
+        destinations = self._destinations(section["destinations"])
+        return ForwardProxy(
+            listener=section["listener"],
+            destinations=destinations,
+            authority=self._certificate_authority(section, destinations),
+            max_tunnels=section["max_tunnels"],
+            idle_timeout=section["idle_timeout"],
+        )
+
+    def _check_forward_listener(self, name: str, listeners: tuple[Listener, ...]) -> None:
+        listener = next((listener for listener in listeners if listener.name == name), None)
+        if listener is None:
+            known = [listener.name for listener in listeners]
+            self.problem(
+                "forward_proxy.listener", f"unknown listener {name!r}{_did_you_mean(name, known)}"
+            )
+        elif listener.cert_file:
+            self.problem(
+                "forward_proxy.listener",
+                f"listener {name!r} serves TLS; a forward-proxy listener takes plain HTTP "
+                "(clients reach HTTPS destinations through CONNECT)",
+            )
+
+    def _destinations(self, entries: list[Mapping[str, Any]]) -> tuple[Destination, ...]:
+        destinations: list[Destination] = []
+        for index, entry in enumerate(entries):
+            host, port = split_destination(entry["destination"])
+            destination = Destination(host, port, entry["action"])
+            if any(known.label == destination.label for known in destinations):
+                self.problem(
+                    self._destination_path(index, ".destination"),
+                    f"destination {destination.label} is listed twice",
+                )
+            destinations.append(destination)
+        return tuple(destinations)
+
+    def _destination_path(self, index: int, key: str) -> str:
+        """The settings path of destination ``index``; only the list's path when broken
+        entries were left out, since indexes after them no longer match the file."""
+        path = "forward_proxy.destinations"
+        items = self.raw["forward_proxy"]["destinations"]
+        written = sum(1 for place in self.marks.places if re.fullmatch(rf"{path}\[\d+\]", place))
+        return f"{path}[{index}]{key}" if written == len(items) else path
+
+    def _certificate_authority(
+        self, section: Mapping[str, Any], destinations: tuple[Destination, ...]
+    ) -> CertificateAuthority | None:
+        cert_file, key_file = section.get("ca_cert_file"), section.get("ca_key_file")
+        if not cert_file or not key_file:
+            if cert_file:
+                self.problem("forward_proxy.ca_cert_file", "ca_cert_file needs ca_key_file too")
+            if key_file:
+                self.problem("forward_proxy.ca_key_file", "ca_key_file needs ca_cert_file too")
+            for index, destination in enumerate(destinations):
+                if destination.action == "intercept":
+                    self.problem(
+                        self._destination_path(index, ".action"),
+                        f"intercept ({destination.label}) needs forward_proxy.ca_cert_file and "
+                        "ca_key_file (the CA that signs the minted certificates)",
+                    )
+            return None
+        try:
+            return load_certificate_authority(str(self.base / cert_file), str(self.base / key_file))
+        except CertificateError as error:
+            self.problem("forward_proxy.ca_cert_file", str(error))
+            return None
 
 
 def _did_you_mean(name: str, known: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,17 +82,18 @@ class Upstream:
 
 
 @contextlib.asynccontextmanager
-async def recording_upstream() -> AsyncIterator[Upstream]:
+async def recording_upstream(tls: ssl.SSLContext | None = None) -> AsyncIterator[Upstream]:
+    """A recording upstream on 127.0.0.1; HTTPS when ``tls`` (a server context) is given."""
     recorder = Upstream()
     # The recorder must see the raw bytes on the wire: no automatic decompression.
     app = web.Application(client_max_size=256 * 2**20, handler_args={"auto_decompress": False})
     app.router.add_route("*", "/{tail:.*}", recorder.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    recorder.url = f"http://127.0.0.1:{port}"
+    recorder.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         yield recorder
     finally:

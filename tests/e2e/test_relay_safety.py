@@ -4,6 +4,8 @@ import asyncio
 
 import pytest
 
+from proxy import metrics
+
 SETTINGS = """
 version: 1
 listeners: [{name: main, port: 0}]
@@ -53,7 +55,21 @@ async def test_requests_for_other_destinations_are_refused(start_proxy, upstream
     response = await _raw(
         base, request_line + b"\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n"
     )
-    assert _status(response) in (400, 404)
+    assert _status(response) in (400, 403, 404)
+    assert upstream.arrivals == []
+
+
+async def test_connect_on_a_reverse_listener_is_403_and_counted(start_proxy, upstream):
+    base = await start_proxy(SETTINGS)
+    labels = {"listener": "main", "destination": "-", "outcome": "refused"}
+    before = metrics.REGISTRY.get_sample_value("scrubgate_connect_requests_total", labels) or 0
+    response = await _raw(
+        base, b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\nnot a tunnel"
+    )
+    assert _status(response) == 403
+    assert metrics.REGISTRY.get_sample_value("scrubgate_connect_requests_total", labels) == (
+        before + 1
+    )
     assert upstream.arrivals == []
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import trustme
 
 from filters.detectors.registry import BUILTIN_NAMES
 from proxy.settings import SettingsError, load_settings
@@ -103,3 +104,52 @@ def test_category_mode_override_per_route(tmp_path):
     path = tmp_path / "settings.yaml"
     path.write_text(text)
     assert load_settings(path, environ=KEY).route("analytics").mode == "drop"
+
+
+def test_forward_proxy_settings_load_with_the_ca(tmp_path):
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.private_key_pem.write_to_path(str(tmp_path / "ca.key"))
+    text = (FIXTURES / "minimal.yaml").read_text() + (
+        "forward_proxy:\n"
+        "  listener: main\n"
+        "  ca_cert_file: ca.pem\n"
+        "  ca_key_file: ca.key\n"
+        "  destinations:\n"
+        "    - {destination: Telemetry.Vendor.Example, action: intercept}\n"
+        '    - {destination: "*.sentry.io:8443", action: tunnel}\n'
+        '    - {destination: "[::1]:443", action: tunnel}\n'
+    )
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    forward = load_settings(path, environ=KEY).forward_proxy
+    assert forward is not None and forward.listener == "main"
+    assert [(d.label, d.action) for d in forward.destinations] == [
+        ("telemetry.vendor.example:443", "intercept"),
+        ("*.sentry.io:8443", "tunnel"),
+        ("[::1]:443", "tunnel"),
+    ]
+    assert forward.authority is not None
+    assert forward.authority.certificate_pem == ca.cert_pem.bytes()
+    assert (forward.max_tunnels, forward.idle_timeout) == (1024, 300.0)
+
+
+def test_forward_proxy_is_off_by_default():
+    assert load_settings(FIXTURES / "minimal.yaml", environ=KEY).forward_proxy is None
+    assert load_settings(EXAMPLE, environ=KEY).forward_proxy is None
+
+
+def test_a_forward_proxy_ca_that_is_not_a_ca_is_reported_with_its_place(tmp_path):
+    leaf = trustme.CA().issue_cert("proxy.test")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "leaf.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "leaf.key"))
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        (FIXTURES / "minimal.yaml").read_text()
+        + "forward_proxy:\n  listener: main\n  ca_cert_file: leaf.pem\n  ca_key_file: leaf.key\n"
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, environ=KEY)
+    (problem,) = caught.value.problems
+    assert str(problem).startswith(f"{path}:24:17: forward_proxy.ca_cert_file: ")
+    assert "is not a CA certificate" in problem.message
