@@ -335,7 +335,7 @@ class AdminHandler:
         return json_response(200, status="ready")
 
     async def reload(self, request: web.Request) -> web.Response:
-        if not _authorized(request, self._holder.current.settings.admin.token):
+        if not authorized(request, self._holder.current.settings.admin.token):
             return json_response(401, error="admin token required")
         result = self._holder.reload()
         if not result.ok:
@@ -345,7 +345,7 @@ class AdminHandler:
     async def config(self, request: web.Request) -> web.Response:
         """The effective settings (defaults filled in, ${VAR}s expanded), secrets masked."""
         settings = self._holder.current.settings
-        if not _authorized(request, settings.admin.token):
+        if not authorized(request, settings.admin.token):
             return json_response(401, error="admin token required")
         return json_response(
             200, file=settings.file, sha256=settings.digest, settings=mask_secrets(settings.raw)
@@ -375,7 +375,7 @@ def mask_secrets(value: Any) -> Any:
 _URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
 
-def _authorized(request: web.Request, token: str | None) -> bool:
+def authorized(request: web.Request, token: str | None) -> bool:
     if token is None:
         return True
     return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
@@ -414,10 +414,21 @@ def proxy_app(
 
 
 class ScrubgateServer:
-    """Runs every listener plus the admin listener until stopped."""
+    """Runs every listener plus the admin listener until stopped.
 
-    def __init__(self, holder: SettingsHolder) -> None:
+    ``worker_index`` says which of the instance's worker processes this is (0 when there is
+    only one). A ``supervised`` server is one of several workers under
+    :mod:`proxy.supervisor`: it shares its listener ports with the other workers
+    (SO_REUSEPORT) and leaves the admin listener and settings-file watching to the
+    supervisor.
+    """
+
+    def __init__(
+        self, holder: SettingsHolder, *, worker_index: int = 0, supervised: bool = False
+    ) -> None:
         self.holder = holder
+        self.worker_index = worker_index
+        self.supervised = supervised
         self.ready = asyncio.Event()
         self._runners: list[web.AppRunner] = []
         self._tls: dict[str, ssl.SSLContext] = {}
@@ -431,7 +442,7 @@ class ScrubgateServer:
 
     async def start(self) -> None:
         metrics.record_build_info()
-        if self.holder.current.settings.reload.watch:
+        if self.holder.current.settings.reload.watch and not self.supervised:
             self._watcher = asyncio.create_task(self.watch_settings())
         await self._forwarder.start()
         settings = self.holder.current.settings
@@ -444,7 +455,10 @@ class ScrubgateServer:
                 self._tls_context(listener),
             )
         admin = settings.admin
-        await self._serve(admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None)
+        if not self.supervised:
+            await self._serve(
+                admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None
+            )
         self.ready.set()
 
     async def _serve(
@@ -457,7 +471,9 @@ class ScrubgateServer:
     ) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        site = web.TCPSite(
+            runner, host, port, ssl_context=tls, reuse_address=True, reuse_port=self.supervised
+        )
         await site.start()
         self._runners.append(runner)
         sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]
