@@ -12,6 +12,7 @@ are exported by the supervisor alone, which validates and coordinates every relo
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from importlib import metadata
@@ -208,10 +209,14 @@ def record_settings_in_force(digest: str) -> None:
     CONFIG_RELOAD_SECONDS.set(time.time())
     for family in CONFIG_INFO.collect():
         for sample in family.samples:
-            if sample.labels["sha256"] != digest:
-                # Zeroed first: with several processes the value outlives the removal.
-                CONFIG_INFO.labels(sha256=sample.labels["sha256"]).set(0)
-                CONFIG_INFO.remove(sample.labels["sha256"])
+            old = sample.labels["sha256"]
+            if old == digest:
+                continue
+            if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+                # A series written to a worker's metrics file cannot be removed.
+                CONFIG_INFO.labels(sha256=old).set(0)
+            else:
+                CONFIG_INFO.remove(old)
     CONFIG_INFO.labels(sha256=digest).set(1)
 
 

@@ -119,7 +119,9 @@ def test_category_mode_override_per_route(tmp_path):
     ],
 )
 def test_workers_auto_is_one_per_cpu_or_one_on_an_ephemeral_port(tmp_path, given, port, workers):
-    text = (FIXTURES / "minimal.yaml").read_text().replace("    port: 0\n", f"    port: {port}\n", 1)
+    text = (
+        (FIXTURES / "minimal.yaml").read_text().replace("    port: 0\n", f"    port: {port}\n", 1)
+    )
     if given is not None:
         text += f"workers: {given}\n"
     path = tmp_path / "settings.yaml"
