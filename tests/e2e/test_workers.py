@@ -270,3 +270,53 @@ async def test_sigterm_stops_every_worker_and_cleans_up(scrubgate, tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
     with pytest.raises(aiohttp.ClientConnectionError):
         await send_batch(scrubgate.base, 1)
+
+
+async def test_a_worker_restarted_on_a_changed_file_brings_every_worker_to_it(scrubgate, upstream):
+    digest_e = scrubgate.write_settings("E")
+    pids = await wait_ready(scrubgate)
+    os.kill(pids[0], signal.SIGKILL)
+    await wait_ready(scrubgate, unlike={pids[0]})
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as client:
+        while True:
+            async with client.get(scrubgate.admin + "/-/config") as response:
+                if (await response.json())["sha256"] == digest_e:
+                    break
+            assert time.monotonic() < deadline, "the workers were not brought to one file"
+            await asyncio.sleep(0.1)
+    assert await send_batch(scrubgate.base) == [200] * REQUESTS
+    assert markers(upstream) == {"E"}
+    samples = await scrape(scrubgate.admin)
+    assert total(samples, "scrubgate_config_reloads_total", result="success") == 1
+    assert total(samples, "scrubgate_config_last_reload_successful") == 1
+    assert scrubgate.stop() == 0
+
+
+def test_a_port_in_use_is_a_clear_error_at_start(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = tmp_path / "settings.yaml"
+        settings.write_text(
+            TEMPLATE.format(
+                workers=WORKERS,
+                port=port,
+                admin_port=free_port(),
+                upstream="http://127.0.0.1:9",
+                marker="A",
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "proxy.cli", "run", "--config", str(settings)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert (
+        f"cannot start: listener 'main' cannot use 127.0.0.1:{port} (Address already in use)"
+        in result.stderr.decode()
+    )
