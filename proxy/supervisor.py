@@ -128,6 +128,10 @@ class Supervisor:
         self._admin: web.AppRunner | None = None
 
     @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
     def ready(self) -> bool:
         return (
             self.started.is_set()
@@ -145,7 +149,9 @@ class Supervisor:
         if problems:
             log.error("cannot start: %s", "; ".join(problems))
             return 1
-        self.metrics_directory = tempfile.mkdtemp(prefix="scrubgate-metrics-")
+        self.metrics_directory = tempfile.mkdtemp(
+            prefix="scrubgate-metrics-", dir=metrics_parent_directory()
+        )
         metrics.WORKERS.set(0)
         keepers: list[asyncio.Task[None]] = []
         try:
@@ -171,7 +177,8 @@ class Supervisor:
         log.info("shutting down")
 
     async def _wait_until_started(self) -> bool:
-        """True once every worker is ready; False if one exits first or on a stop."""
+        """True once every worker is ready; False if one exits (or cannot start) first,
+        or on a stop."""
         waits = [
             asyncio.create_task(event.wait())
             for event in (self.started, self._start_failed, self._stopping)
@@ -191,7 +198,13 @@ class Supervisor:
         unexpectedly, until the supervisor stops."""
         loop = asyncio.get_running_loop()
         while True:
-            await self._spawn(worker)
+            try:
+                await self._spawn(worker)
+            except OSError as error:
+                log.error("cannot start worker %d (%s); stopping", worker.index, error)
+                self._start_failed.set()
+                self._stopping.set()
+                return
             if self._stopping.is_set():
                 worker.signal(signal.SIGTERM)
             assert worker.process is not None
@@ -396,6 +409,15 @@ class Supervisor:
         log.info("listening: admin on %s:%d", admin.host, port)
 
 
+def metrics_parent_directory() -> str | None:
+    """Where the private metrics directory is made: ``$TMPDIR`` when set, else
+    ``/dev/shm`` (memory: the workers write metrics without disk I/O, and it stays writable
+    on a read-only root filesystem), else the system's temporary directory (``None``)."""
+    if "TMPDIR" not in os.environ and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return None
+
+
 def _confirmation_problems(worker: WorkerProcess, digest: str) -> list[str]:
     awaiting = worker.awaiting
     if awaiting is None or not awaiting.done():
@@ -491,7 +513,8 @@ class SupervisorAdmin:
             for worker in self._supervisor.workers
         ]
         if not self._supervisor.ready:
-            return json_response(503, status="starting", workers=workers)
+            status = "stopping" if self._supervisor.stopping else "starting"
+            return json_response(503, status=status, workers=workers)
         return json_response(200, status="ready", workers=workers)
 
     async def reload(self, request: web.Request) -> web.Response:

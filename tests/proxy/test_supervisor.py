@@ -27,6 +27,7 @@ from proxy.supervisor import (
     SupervisorAdmin,
     WorkerProcess,
     _confirmation_problems,
+    metrics_parent_directory,
     ports_in_use,
 )
 from proxy.worker import READY, RELOAD_FAILED, RELOADED, Report
@@ -255,3 +256,11 @@ async def test_reload_validates_first_and_answers_like_a_single_process(admin):
     )
     assert config["settings"]["routes"][0]["upstream"] == "http://***@127.0.0.1:9"
     assert config["settings"]["routes"][0]["mode"] == "drop"
+
+
+def test_metrics_directory_goes_to_tmpdir_when_set_else_to_memory(monkeypatch, tmp_path):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert metrics_parent_directory() is None
+    monkeypatch.delenv("TMPDIR")
+    expected = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+    assert metrics_parent_directory() == expected
