@@ -122,7 +122,7 @@ class Supervisor:
         self.metrics_directory = ""
         self.started = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._start_failed = asyncio.Event()
+        self._failed = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[object]] = set()
         self._admin: web.AppRunner | None = None
@@ -145,7 +145,10 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         loop.add_signal_handler(signal.SIGINT, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload_in_background, "SIGHUP")
-        problems = ports_in_use(self.settings.listeners)
+        admin = self.settings.admin
+        problems = ports_in_use(
+            [*self.settings.listeners, Listener("admin", admin.host, admin.port)]
+        )
         if problems:
             log.error("cannot start: %s", "; ".join(problems))
             return 1
@@ -156,12 +159,12 @@ class Supervisor:
         keepers: list[asyncio.Task[None]] = []
         try:
             await self._serve_admin()
-            keepers = [asyncio.create_task(self._keep_running(w)) for w in self.workers]
+            keepers = [asyncio.create_task(self._keep_running(one)) for one in self.workers]
             if await self._wait_until_started():
                 log.info("%d workers ready", len(self.workers))
                 await self._serve_until_stopped()
             await self._stop_workers(keepers)
-            return 1 if self._start_failed.is_set() else 0
+            return 1 if self._failed.is_set() else 0
         finally:
             if self._admin is not None:
                 await self._admin.cleanup()
@@ -181,12 +184,12 @@ class Supervisor:
         or on a stop."""
         waits = [
             asyncio.create_task(event.wait())
-            for event in (self.started, self._start_failed, self._stopping)
+            for event in (self.started, self._failed, self._stopping)
         ]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
             wait.cancel()
-        if self._start_failed.is_set():
+        if self._failed.is_set():
             log.error("a worker exited before it was ready; stopping")
             return False
         return self.started.is_set()
@@ -202,7 +205,7 @@ class Supervisor:
                 await self._spawn(worker)
             except OSError as error:
                 log.error("cannot start worker %d (%s); stopping", worker.index, error)
-                self._start_failed.set()
+                self._failed.set()
                 self._stopping.set()
                 return
             if self._stopping.is_set():
@@ -213,7 +216,7 @@ class Supervisor:
             if self._stopping.is_set():
                 return
             if not self.started.is_set():
-                self._start_failed.set()
+                self._failed.set()
                 return
             delay = worker.backoff.next_delay(uptime=loop.time() - worker.started_at)
             log.error(
@@ -229,30 +232,37 @@ class Supervisor:
             metrics.WORKER_RESTARTS.labels(worker=str(worker.index)).inc()
 
     async def _spawn(self, worker: WorkerProcess) -> None:
+        """Start a process in the slot, with one end of a new socket pair for its reports."""
         ours, theirs = socket.socketpair()
         try:
-            worker.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "proxy.worker",
-                "--config",
-                self.settings.file,
-                "--index",
-                str(worker.index),
-                "--control-fd",
-                str(theirs.fileno()),
-                *self._worker_options,
-                pass_fds=(theirs.fileno(),),
-                env=self._worker_environment(worker.index),
-                # Ctrl-C reaches the supervisor only; it stops the workers in order.
-                start_new_session=True,
-            )
+            worker.process = await self._start_process(worker.index, theirs.fileno())
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         worker.started_at = asyncio.get_running_loop().time()
         log.info("worker %d started (pid %d)", worker.index, worker.process.pid)
         reader, writer = await asyncio.open_connection(sock=ours)
         self._in_background(self._read_reports(worker, reader, writer))
+
+    async def _start_process(self, index: int, control: int) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "proxy.worker",
+            "--config",
+            self.settings.file,
+            "--index",
+            str(index),
+            "--control-fd",
+            str(control),
+            *self._worker_options,
+            pass_fds=(control,),
+            env=self._worker_environment(index),
+            # Ctrl-C reaches the supervisor only; it stops the workers in order.
+            start_new_session=True,
+        )
 
     def _worker_environment(self, index: int) -> dict[str, str]:
         return {
