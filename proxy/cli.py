@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections import Counter
 from importlib import metadata
@@ -95,6 +96,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # With workers, the supervisor gives them a private metrics directory of its own; an
+    # inherited one must not switch this process's metrics to files before that.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    from proxy.eventloop import run_loop
     from proxy.server import ScrubgateServer
     from proxy.spool import SpoolLocked
     from proxy.state import SettingsHolder
@@ -105,8 +110,14 @@ def _run(args: argparse.Namespace) -> int:
     except SettingsError as error:
         _print_problems(args.config, error)
         return 1
+    settings = holder.current.settings
     try:
-        asyncio.run(ScrubgateServer(holder).run_forever())
+        if settings.workers > 1:
+            from proxy.supervisor import Supervisor
+
+            options = ["--log-level", args.log_level, "--log-format", args.log_format]
+            return run_loop(Supervisor(settings, options).run())
+        run_loop(ScrubgateServer(holder).run_forever())
     except (SpoolLocked, OSError) as error:
         # Another instance holds the spool, or a listener's port cannot be bound.
         print(f"scrubgate: cannot start: {error}", file=sys.stderr)

@@ -183,16 +183,24 @@ class ForwardProxySite(web.BaseSite):
     """An aiohttp site whose connections start at :class:`_FrontDoor`; plain-HTTP requests
     are served by the runner's app, so they share its routes, limits and shutdown."""
 
-    __slots__ = ("_gate", "_host", "_port")
+    __slots__ = ("_gate", "_host", "_port", "_reuse_port")
 
     def __init__(
-        self, runner: web.BaseRunner, holder: SettingsHolder, listener: str, host: str, port: int
+        self,
+        runner: web.BaseRunner,
+        holder: SettingsHolder,
+        listener: str,
+        host: str,
+        port: int,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner)
         assert runner.server is not None, "runner.setup() must run first"
         self._gate = ConnectGate(holder, listener, runner.server)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
 
     @property
     def name(self) -> str:
@@ -202,7 +210,11 @@ class ForwardProxySite(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _FrontDoor(self._gate), self._host, self._port, reuse_address=True
+            lambda: _FrontDoor(self._gate),
+            self._host,
+            self._port,
+            reuse_address=True,
+            reuse_port=self._reuse_port,
         )
 
     async def stop(self) -> None:

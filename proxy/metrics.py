@@ -2,14 +2,22 @@
 
 Label values come only from the settings (route, category, rule ids, detector names) or
 from fixed sets (verdicts, status classes) — never from payloads.
+
+With several worker processes (``workers`` > 1) every worker writes its values to files in
+the supervisor's private ``PROMETHEUS_MULTIPROC_DIR`` and the supervisor's ``/metrics``
+merges them: counters and histograms are summed, and each gauge says how in its
+``multiprocess_mode``. The :data:`INSTANCE_METRICS` describe the instance as a whole and
+are exported by the supervisor alone, which validates and coordinates every reload.
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import time
 from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from filters.detectors.scanner import hyperscan_available
 
@@ -140,6 +148,8 @@ IN_FLIGHT = Gauge(
     "scrubgate_in_flight_requests",
     "Requests being handled right now.",
     registry=REGISTRY,
+    # Summed over the live workers; a dead worker's requests are no longer in flight.
+    multiprocess_mode="livesum",
 )
 OVERLOAD_REJECTIONS = Counter(
     "scrubgate_overload_rejections_total",
@@ -198,11 +208,15 @@ CONFIG_RELOAD_SUCCESS = Gauge(
     "scrubgate_config_last_reload_successful",
     "1 if the last settings load or reload succeeded, else 0.",
     registry=REGISTRY,
+    # An instance metric (the supervisor's); merged, one live process failing means 0.
+    multiprocess_mode="livemin",
 )
 CONFIG_RELOAD_SECONDS = Gauge(
     "scrubgate_config_last_reload_success_timestamp_seconds",
     "Unix time of the last successful settings load or reload.",
     registry=REGISTRY,
+    # An instance metric; merged, the oldest success is the one every process has had.
+    multiprocess_mode="livemin",
 )
 CONFIG_RELOADS = Counter(
     "scrubgate_config_reloads_total",
@@ -210,16 +224,47 @@ CONFIG_RELOADS = Counter(
     ["result"],
     registry=REGISTRY,
 )
-CONFIG_INFO = Info(
-    "scrubgate_config",
-    "SHA-256 of the settings file currently in force.",
+# Info metrics are gauges of value 1 whose labels carry the information: prometheus_client's
+# Info type does not work with several processes.
+CONFIG_INFO = Gauge(
+    "scrubgate_config_info",
+    "Always 1; the sha256 label is the SHA-256 of the settings file currently in force.",
+    ["sha256"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+BUILD_INFO = Gauge(
+    "scrubgate_build_info",
+    "Always 1; the labels give the version of scrubgate, of Python and the scanning backend.",
+    ["version", "python", "scanner"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+WORKERS = Gauge(
+    "scrubgate_workers",
+    "Worker processes serving the listeners and ready (1 without a supervisor).",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+WORKERS.set(1)
+WORKER_RESTARTS = Counter(
+    "scrubgate_worker_restarts_total",
+    "Worker processes started again after they exited unexpectedly, by worker index.",
+    ["worker"],
     registry=REGISTRY,
 )
-BUILD_INFO = Info(
-    "scrubgate_build",
-    "Version of scrubgate and of its scanning backend.",
-    registry=REGISTRY,
+
+INSTANCE_METRICS = (
+    CONFIG_RELOAD_SUCCESS,
+    CONFIG_RELOAD_SECONDS,
+    CONFIG_RELOADS,
+    CONFIG_INFO,
+    BUILD_INFO,
+    WORKERS,
+    WORKER_RESTARTS,
 )
+"""Metrics of the whole instance: with workers, the supervisor's values are exported and
+the workers' copies are left out."""
 
 
 def record_build_info() -> None:
@@ -227,13 +272,35 @@ def record_build_info() -> None:
         version = metadata.version("scrubgate")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    BUILD_INFO.info(
-        {
-            "version": version,
-            "python": platform.python_version(),
-            "scanner": "hyperscan" if hyperscan_available() else "re2",
-        }
-    )
+    scanner = "hyperscan" if hyperscan_available() else "re2"
+    BUILD_INFO.labels(version=version, python=platform.python_version(), scanner=scanner).set(1)
+
+
+def record_settings_in_force(digest: str) -> None:
+    """A settings file was loaded, at start or by a reload: it is the one in force now."""
+    CONFIG_RELOAD_SUCCESS.set(1)
+    CONFIG_RELOAD_SECONDS.set(time.time())
+    for family in CONFIG_INFO.collect():
+        for sample in family.samples:
+            old = sample.labels["sha256"]
+            if old == digest:
+                continue
+            if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+                # A series written to a worker's metrics file cannot be removed.
+                CONFIG_INFO.labels(sha256=old).set(0)
+            else:
+                CONFIG_INFO.remove(old)
+    CONFIG_INFO.labels(sha256=digest).set(1)
+
+
+def record_reload(digest: str | None) -> None:
+    """The outcome of one reload: the digest of the settings now in force, or ``None``
+    when the reload failed and the previous settings stay."""
+    CONFIG_RELOADS.labels(result="failure" if digest is None else "success").inc()
+    if digest is None:
+        CONFIG_RELOAD_SUCCESS.set(0)
+    else:
+        record_settings_in_force(digest)
 
 
 def status_class(status: int) -> str:

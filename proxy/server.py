@@ -471,7 +471,7 @@ class AdminHandler:
         return json_response(200, status="ready")
 
     async def reload(self, request: web.Request) -> web.Response:
-        if not _authorized(request, self._holder.current.settings.admin.token):
+        if not authorized(request, self._holder.current.settings.admin.token):
             return json_response(401, error="admin token required")
         result = self._holder.reload()
         if not result.ok:
@@ -481,7 +481,7 @@ class AdminHandler:
     async def config(self, request: web.Request) -> web.Response:
         """The effective settings (defaults filled in, ${VAR}s expanded), secrets masked."""
         settings = self._holder.current.settings
-        if not _authorized(request, settings.admin.token):
+        if not authorized(request, settings.admin.token):
             return json_response(401, error="admin token required")
         return json_response(
             200, file=settings.file, sha256=settings.digest, settings=mask_secrets(settings.raw)
@@ -511,7 +511,7 @@ def mask_secrets(value: Any) -> Any:
 _URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
 
-def _authorized(request: web.Request, token: str | None) -> bool:
+def authorized(request: web.Request, token: str | None) -> bool:
     if token is None:
         return True
     return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
@@ -556,11 +556,21 @@ def proxy_app(
 
 
 class ScrubgateServer:
-    """Runs every listener plus the admin listener until stopped."""
+    """Runs every listener plus the admin listener until stopped.
 
-    def __init__(self, holder: SettingsHolder, worker_index: int = 0) -> None:
+    ``worker_index`` says which of the instance's worker processes this is (0 when there is
+    only one). A ``supervised`` server is one of several workers under
+    :mod:`proxy.supervisor`: it shares its listener ports with the other workers
+    (SO_REUSEPORT) and leaves the admin listener and settings-file watching to the
+    supervisor.
+    """
+
+    def __init__(
+        self, holder: SettingsHolder, *, worker_index: int = 0, supervised: bool = False
+    ) -> None:
         self.holder = holder
         self.worker_index = worker_index
+        self.supervised = supervised
         self.ready = asyncio.Event()
         self._proxy_runners: list[web.AppRunner] = []
         self._admin_runner: web.AppRunner | None = None
@@ -575,7 +585,7 @@ class ScrubgateServer:
         self._admission = Admission()
         self._delivery = ProxyHandler(holder, self._forwarder, "spool", None)
         self.spooler = (
-            Spooler(settings.spool, worker_index, self._delivery.deliver_spooled)
+            Spooler(settings.spool, worker_index, self._delivery.deliver_spooled, settings.workers)
             if settings.spool.directory
             else None
         )
@@ -583,7 +593,7 @@ class ScrubgateServer:
 
     async def start(self) -> None:
         metrics.record_build_info()
-        if self.holder.current.settings.reload.watch:
+        if self.holder.current.settings.reload.watch and not self.supervised:
             self._watcher = asyncio.create_task(self.watch_settings())
         await self._forwarder.start()
         if self.spooler is not None:
@@ -604,9 +614,10 @@ class ScrubgateServer:
             )
             self._proxy_runners.append(runner)
         admin = settings.admin
-        self._admin_runner = await self._serve(
-            admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None
-        )
+        if not self.supervised:
+            self._admin_runner = await self._serve(
+                admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None
+            )
         self.ready.set()
 
     async def _serve(
@@ -629,9 +640,11 @@ class ScrubgateServer:
         )
         await runner.setup()
         site: web.BaseSite = (
-            ForwardProxySite(runner, self.holder, name, host, port)
+            ForwardProxySite(runner, self.holder, name, host, port, reuse_port=self.supervised)
             if forward_proxy
-            else web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+            else web.TCPSite(
+                runner, host, port, ssl_context=tls, reuse_address=True, reuse_port=self.supervised
+            )
         )
         await site.start()
         sockets = [sock for server in [site._server] if server for sock in server.sockets]  # type: ignore[attr-defined]

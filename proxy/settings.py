@@ -499,9 +499,35 @@ FORWARD_PROXY = Obj(
     "CONNECT is allowed only to listed destinations.",
 )
 
+MAX_WORKERS = 256
+
+
+def _check_workers(value: Any) -> str | None:
+    if value == "auto" or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WORKERS
+    ):
+        return None
+    return f"expected auto or a number of processes from 1 to {MAX_WORKERS}, found {value!r}"
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask, not the whole machine)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 SETTINGS = Obj(
     {
         "version": Field(Scalar("int", minimum=1, maximum=1), required=True),
+        "workers": Field(
+            Scalar(
+                "any",
+                doc="Processes serving the listeners (sharing their ports); auto: one per CPU.",
+                check=_check_workers,
+            ),
+            default="auto",
+        ),
         "listeners": Field(ListOf(LISTENER, min_items=1), required=True),
         "admin": Field(ADMIN, default=ADMIN.defaults),
         "hashing": Field(HASHING, default=HASHING.defaults),
@@ -649,6 +675,7 @@ class LoadedSettings:
     engine: EngineContext
     raw: Mapping[str, Any]
     forward_proxy: ForwardProxy | None = None
+    workers: int = 1
 
     def route(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
@@ -729,6 +756,7 @@ class _Builder:
         routes = self._routes(categories, plans, {listener.name for listener in listeners})
         admin = self._admin()
         forward_proxy = self._forward_proxy(listeners)
+        workers = self._workers(listeners)
         if self.problems:
             return None
         return LoadedSettings(
@@ -748,6 +776,7 @@ class _Builder:
             engine=engine,
             raw=raw,
             forward_proxy=forward_proxy,
+            workers=workers,
         )
 
     # --- engine ------------------------------------------------------------------------
@@ -905,6 +934,21 @@ class _Builder:
                 )
             )
         return tuple(listeners)
+
+    def _workers(self, listeners: tuple[Listener, ...]) -> int:
+        """``auto`` is one worker per CPU, or one when a listener asks for an ephemeral
+        port (port 0): each process would get a different one."""
+        workers = self.raw["workers"]
+        ephemeral = next((listener for listener in listeners if listener.port == 0), None)
+        if workers == "auto":
+            return 1 if ephemeral else cpu_count()
+        if workers > 1 and ephemeral:
+            self.problem(
+                "workers",
+                f"{workers} workers cannot share listener {ephemeral.name!r} on port 0 (each "
+                "would get a different ephemeral port); set a fixed port or workers: 1",
+            )
+        return workers
 
     def _check_certificate(self, tls: Mapping[str, str], where: str) -> None:
         try:

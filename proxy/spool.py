@@ -11,7 +11,8 @@ by shutdown, that request is sent again after the restart. Requests of one route
 delivered in the order they were spooled; a failing head blocks its route only.
 
 Each worker process owns ``worker-<index>`` (an exclusive ``flock``) and adopts the
-directories of workers that no longer exist, so lowering ``workers`` loses nothing.
+directories of workers that no longer exist (an index at or beyond ``workers``), so
+lowering ``workers`` loses nothing.
 """
 
 from __future__ import annotations
@@ -78,15 +79,17 @@ class SpoolLocked(Exception):
 class SpoolStore:
     """The files on disk. Synchronous: callers run it in a thread."""
 
-    def __init__(self, root: Path, worker: int, fsync: bool) -> None:
+    def __init__(self, root: Path, worker: int, fsync: bool, workers: int = 1) -> None:
         self.root = root
         self.own = root / f"worker-{worker}"
         self._fsync = fsync
+        self._workers = workers
         self._locks: list[int] = []
         self._sequence = itertools.count(1)
 
     def open(self) -> list[SpoolEntry]:
-        """Take this worker's directory, adopt orphaned ones, and list what they hold."""
+        """Take this worker's directory, adopt those of workers that no longer exist (index
+        at or beyond the worker count), and list what they hold."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.own.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.own, 0o700)
@@ -94,7 +97,7 @@ class SpoolStore:
             raise SpoolLocked(f"spool directory {self.own} is in use by another process")
         directories = [self.own]
         for sibling in sorted(self.root.glob("worker-*")):
-            if sibling != self.own and sibling.is_dir() and self._lock(sibling):
+            if self._orphaned(sibling) and self._lock(sibling):
                 directories.append(sibling)
         entries = [entry for directory in directories for entry in self._scan(directory)]
         own_sequences = [_sequence(e.file) for e in entries if e.file.parent == self.own]
@@ -169,6 +172,10 @@ class SpoolStore:
     def remove(entry: SpoolEntry) -> None:
         with contextlib.suppress(FileNotFoundError):
             entry.file.unlink()
+
+    def _orphaned(self, directory: Path) -> bool:
+        index = directory.name.removeprefix("worker-")
+        return index.isdigit() and int(index) >= self._workers and directory.is_dir()
 
     def _lock(self, directory: Path) -> bool:
         descriptor = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -290,15 +297,16 @@ class Spooler:
     """Puts scrubbed requests on disk and delivers them in order per route, with
     exponential backoff and jitter, honouring ``Retry-After`` up to ``retry_max``."""
 
-    def __init__(self, settings: Spool, worker: int, deliver: Deliver) -> None:
+    def __init__(self, settings: Spool, worker: int, deliver: Deliver, workers: int = 1) -> None:
         assert settings.directory is not None
         self._settings = settings
-        self._store = SpoolStore(Path(settings.directory), worker, settings.fsync)
+        self._store = SpoolStore(Path(settings.directory), worker, settings.fsync, workers)
         self._deliver = deliver
         self._queues: dict[str, _RouteQueue] = {}
         self._bytes = 0
         self._opened = False
         self._maintenance: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Future[str | None]] = set()
 
     @property
     def bytes(self) -> int:
@@ -314,7 +322,10 @@ class Spooler:
         self._maintenance = asyncio.create_task(self._maintain())
 
     async def stop(self) -> None:
-        """Stop delivering; whatever is still spooled stays on disk for the next start."""
+        """Finish writes in progress, then stop delivering; whatever is spooled stays on
+        disk for the next start."""
+        if self._writes:
+            await asyncio.wait(set(self._writes))
         tasks = [queue.task for queue in self._queues.values() if queue.task is not None]
         if self._maintenance is not None:
             tasks.append(self._maintenance)
@@ -330,7 +341,16 @@ class Spooler:
 
     async def put(self, request: SpooledRequest) -> str | None:
         """Spool ``request``. Returns ``None`` once it is safely on disk, else the reason
-        it was not spooled (``too_large``, ``full``, ``write_error``), already counted."""
+        it was not spooled (``too_large``, ``full``, ``write_error``), already counted.
+
+        A write, once started, finishes even if the caller is cancelled (shutdown cancels
+        requests still in flight at the drain deadline), and :meth:`stop` waits for it."""
+        write = asyncio.ensure_future(self._write(request))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        return await asyncio.shield(write)
+
+    async def _write(self, request: SpooledRequest) -> str | None:
         reason = await self._admit(request)
         if reason is not None:
             metrics.SPOOL_DROPS.labels(route=request.route, reason=reason).inc()

@@ -6,7 +6,6 @@ so a reload never changes the plan under a request in flight.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -38,7 +37,7 @@ class SettingsHolder:
         self._environ = environ
         self._listeners: list[Callable[[Snapshot], None]] = []
         self.current = self._build(load_settings(path, environ))
-        self._record_success()
+        metrics.record_settings_in_force(self.current.settings.digest)
 
     def on_swap(self, callback: Callable[[Snapshot], None]) -> None:
         """Call ``callback`` with every new snapshot (e.g. to reload TLS certificates)."""
@@ -49,16 +48,14 @@ class SettingsHolder:
         try:
             settings = load_settings(self.path, self._environ)
         except SettingsError as error:
-            metrics.CONFIG_RELOADS.labels(result="failure").inc()
-            metrics.CONFIG_RELOAD_SUCCESS.set(0)
+            metrics.record_reload(None)
             return ReloadResult(
                 ok=False, problems=tuple(str(problem) for problem in error.problems)
             )
         changed = settings.digest != self.current.settings.digest
         snapshot = self._build(settings)
         self.current = snapshot
-        metrics.CONFIG_RELOADS.labels(result="success").inc()
-        self._record_success()
+        metrics.record_reload(settings.digest)
         for callback in self._listeners:
             callback(snapshot)
         return ReloadResult(ok=True, changed=changed)
@@ -66,8 +63,3 @@ class SettingsHolder:
     @staticmethod
     def _build(settings: LoadedSettings) -> Snapshot:
         return Snapshot(settings=settings, routes=RouteTable(settings.routes))
-
-    def _record_success(self) -> None:
-        metrics.CONFIG_RELOAD_SUCCESS.set(1)
-        metrics.CONFIG_RELOAD_SECONDS.set(time.time())
-        metrics.CONFIG_INFO.info({"sha256": self.current.settings.digest})

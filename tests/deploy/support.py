@@ -83,11 +83,7 @@ def registry_metric_names() -> set[str]:
 
 # Runs in a fresh interpreter so the test neither depends on nor disturbs what other tests
 # in this process have counted in the shared registry.
-_EXPOSITION = r"""
-import sys
-
-from prometheus_client import generate_latest
-
+_TRAFFIC = r"""
 import proxy.metrics as m
 
 for verdict in ("forwarded", "scrubbed", "dropped", "blocked", "rejected", "failed", "spooled"):
@@ -124,24 +120,62 @@ m.CONNECT_REQUESTS.labels(listener="egress", destination="-", outcome="refused")
 m.TUNNEL_BYTES.labels(destination="vendor.example:443", direction="outbound").inc(512)
 m.TUNNEL_BYTES.labels(destination="vendor.example:443", direction="inbound").inc(4096)
 m.OPEN_TUNNELS.inc()
-m.CONFIG_RELOAD_SUCCESS.set(1)
-m.CONFIG_RELOAD_SECONDS.set(1700000000)
-m.CONFIG_RELOADS.labels(result="success").inc()
-m.CONFIG_RELOADS.labels(result="failure").inc()
-m.CONFIG_INFO.info({"sha256": "0" * 64})
-m.BUILD_INFO.info({"version": "0.1.0", "backend": "hyperscan"})
-sys.stdout.buffer.write(generate_latest(m.REGISTRY))
+m.record_settings_in_force("0" * 64)
+m.record_reload(None)
+m.record_reload("1" * 64)
+m.record_build_info()
+m.WORKERS.set(2)
+m.WORKER_RESTARTS.labels(worker="1").inc()
+"""
+_EXPOSITION = (
+    "import sys\nfrom prometheus_client import generate_latest\n"
+    + _TRAFFIC
+    + "sys.stdout.buffer.write(generate_latest(m.REGISTRY))\n"
+)
+# What the supervisor of a multi-worker scrubgate serves, from its workers' metric files.
+_SUPERVISOR_EXPOSITION = r"""
+import sys
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+import proxy.metrics as m
+from proxy.supervisor import InstanceCollector
+
+m.record_reload(None)
+m.record_reload("1" * 64)
+m.record_build_info()
+m.WORKERS.set(2)
+m.WORKER_RESTARTS.labels(worker="1").inc()
+registry = CollectorRegistry(auto_describe=False)
+registry.register(InstanceCollector(sys.argv[1]))
+sys.stdout.buffer.write(generate_latest(registry))
 """
 
 
-def render_exposition() -> bytes:
-    """scrubgate's /metrics body after some traffic on every metric."""
+def _python(code: str, *args: str, env: dict[str, str] | None = None) -> bytes:
     result = subprocess.run(
-        [sys.executable, "-c", _EXPOSITION],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         cwd=REPO,
+        env=env,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     return result.stdout
+
+
+def render_exposition() -> bytes:
+    """scrubgate's /metrics body after some traffic on every metric."""
+    return _python(_EXPOSITION)
+
+
+def render_multi_worker_exposition(directory: Path) -> bytes:
+    """The /metrics body of a supervisor whose two workers both had that traffic."""
+    workers = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    for _ in range(2):
+        _python(_TRAFFIC, env=workers)
+    supervisor = {
+        name: value for name, value in os.environ.items() if name != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    return _python(_SUPERVISOR_EXPOSITION, str(directory), env=supervisor)

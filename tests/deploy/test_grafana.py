@@ -104,6 +104,8 @@ def test_panels_tile_the_grid_without_overlap():
         "scrubgate_in_flight_requests",
         "scrubgate_config_last_reload_successful",
         "scrubgate_config_last_reload_success_timestamp_seconds",
+        "scrubgate_workers",
+        "scrubgate_worker_restarts_total",
     ],
 )
 def test_dashboard_shows(metric):

@@ -13,6 +13,7 @@ from tests.deploy.support import (
     referenced_metrics,
     registry_metric_names,
     render_exposition,
+    render_multi_worker_exposition,
     run_promtool,
 )
 
@@ -73,6 +74,55 @@ def test_exposition_covers_every_metric():
     expected = {family.name + main_series[family.type] for family in REGISTRY.collect()}
     missing = expected - samples
     assert not missing, f"give {sorted(missing)} a series in _EXPOSITION (tests/deploy/support.py)"
+
+
+def test_multi_worker_exposition_passes_promtool_lint(tmp_path):
+    result = run_promtool("check", "metrics", stdin=render_multi_worker_exposition(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+def test_multi_worker_exposition_has_every_family_once_and_sums_the_workers(tmp_path):
+    """Two workers with the same traffic: counters and histograms doubled, in-flight summed,
+    instance metrics (reloads, build, workers) once, from the supervisor."""
+    single = list(text_string_to_metric_families(render_exposition().decode()))
+    merged = list(text_string_to_metric_families(render_multi_worker_exposition(tmp_path).decode()))
+    # Worker metrics have no _created series in multiprocess mode (this parser reads those
+    # as families of their own).
+    assert {family.name for family in merged} - {family.name for family in single} == set()
+    assert {family.name for family in single if not family.name.endswith("_created")} <= {
+        family.name for family in merged
+    }
+
+    def value(families, name, **labels):
+        (found,) = [
+            sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == name and sample.labels == labels
+        ]
+        return found
+
+    for name, labels in [
+        (
+            "scrubgate_requests_total",
+            {"route": "feedback", "category": "feedback", "verdict": "scrubbed"},
+        ),
+        ("scrubgate_rule_hits_total", {"route": "feedback", "rule": "remove-ip"}),
+        ("scrubgate_request_duration_seconds_count", {"route": "feedback"}),
+        ("scrubgate_request_body_bytes_bucket", {"route": "feedback", "le": "+Inf"}),
+        ("scrubgate_in_flight_requests", {}),
+    ]:
+        assert value(merged, name, **labels) == 2 * value(single, name, **labels), name
+    for name, labels in [
+        ("scrubgate_config_reloads_total", {"result": "failure"}),
+        ("scrubgate_config_last_reload_successful", {}),
+        ("scrubgate_config_info", {"sha256": "1" * 64}),
+        ("scrubgate_workers", {}),
+        ("scrubgate_worker_restarts_total", {"worker": "1"}),
+    ]:
+        assert value(merged, name, **labels) == value(single, name, **labels), name
 
 
 def test_alert_rules_are_complete():

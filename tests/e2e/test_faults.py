@@ -9,8 +9,11 @@ The upstream here is scriptable: it can be down, slow, reset connections, or ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import resource
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -253,29 +256,60 @@ async def test_an_unwritable_spool_relays_failures_and_the_proxy_keeps_serving(
     assert scripted.received == ids(6, 6)
 
 
-async def test_sigkill_with_a_full_spool_then_restart_delivers_everything(scripted, tmp_path):
+async def _all_pids(admin_port: int, process: subprocess.Popen[bytes]) -> list[int]:
+    """The proxy's process ids: the single process, or the supervisor and its workers."""
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(f"http://127.0.0.1:{admin_port}/-/ready") as response,
+    ):
+        answer = await response.json()
+    return [process.pid, *(worker["pid"] for worker in answer.get("workers", []))]
+
+
+def _spooled_files(spool: Path) -> list[Path]:
+    return list(spool.glob("worker-*/*.req"))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_sigkill_with_a_full_spool_then_restart_delivers_everything(
+    scripted, tmp_path, workers
+):
     port, admin_port = free_port(), free_port()
     config = tmp_path / "settings.yaml"
     config.write_text(
         settings(scripted.port, tmp_path / "spool")
         .replace("{name: main, port: 0}", f"{{name: main, port: {port}}}")
         .replace("admin: {port: 0}", f"admin: {{port: {admin_port}}}")
+        + f"workers: {workers}\n"
     )
     process = spawn_proxy(config)
+    pids = [process.pid]
     try:
         await wait_ready(admin_port, process)
-        assert await send_batches(f"http://127.0.0.1:{port}", 0, 8) == [200] * 8
+        pids = await _all_pids(admin_port, process)
+        assert len(pids) == (1 if workers == 1 else 1 + workers)
+        statuses = await asyncio.gather(
+            *(send_batches(f"http://127.0.0.1:{port}", n * 6, 2) for n in range(4))
+        )
+        assert [status for batch in statuses for status in batch] == [200] * 8
     finally:
-        process.send_signal(signal.SIGKILL)
+        # Every process dies at once, as in a power cut or an OOM kill of the cgroup.
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         process.wait(10)
-    assert len(list((tmp_path / "spool" / "worker-0").glob("*.req"))) == 8
+    assert len(_spooled_files(tmp_path / "spool")) == 8
     await scripted.start()
     process = spawn_proxy(config)
     try:
         await wait_ready(admin_port, process)
         await wait_for(lambda: len(scripted.received) == 24)
-        assert_delivered_once_in_order(scripted, ids(0, 24))
-        await wait_for(lambda: not list((tmp_path / "spool" / "worker-0").glob("*.req")))
+        assert sorted(scripted.received) == ids(0, 24)
+        for client in range(4):
+            # Each client's requests went in order through one connection, one worker.
+            mine = [event for event in scripted.received if int(event[1:]) // 6 == client]
+            assert mine == sorted(mine)
+        await wait_for(lambda: not _spooled_files(tmp_path / "spool"))
     finally:
         process.send_signal(signal.SIGTERM)
         assert await exit_code(process) == 0
@@ -297,6 +331,8 @@ async def test_a_disk_that_fills_mid_write_leaves_no_partial_file_and_serving_co
         settings(scripted.port, tmp_path / "spool")
         .replace("{name: main, port: 0}", f"{{name: main, port: {port}}}")
         .replace("admin: {port: 0}", f"admin: {{port: {admin_port}}}")
+        # One process: the limit would also hit the metric files workers share.
+        + "workers: 1\n"
     )
     process = spawn_proxy(config, preexec_fn=_limit_file_size)
     base = f"http://127.0.0.1:{port}"

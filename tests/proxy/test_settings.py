@@ -4,6 +4,7 @@ Each file in tests/fixtures/settings/invalid/ is one case: its ``# expect:`` com
 the problems (``LINE:COL: path: message prefix``) loading must report, and no others.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import trustme
 
 from filters.detectors.registry import BUILTIN_NAMES
-from proxy.settings import SettingsError, load_settings
+from proxy.settings import SettingsError, cpu_count, load_settings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "settings"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
@@ -153,3 +154,33 @@ def test_a_forward_proxy_ca_that_is_not_a_ca_is_reported_with_its_place(tmp_path
     (problem,) = caught.value.problems
     assert str(problem).startswith(f"{path}:24:17: forward_proxy.ca_cert_file: ")
     assert "is not a CA certificate" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("given", "port", "workers"),
+    [
+        (None, 0, 1),
+        ("auto", 0, 1),
+        (None, 8080, cpu_count()),
+        ("auto", 8080, cpu_count()),
+        ("3", 8080, 3),
+        ("1", 0, 1),
+        ("${WORKERS:-2}", 8080, 2),
+    ],
+)
+def test_workers_auto_is_one_per_cpu_or_one_on_an_ephemeral_port(tmp_path, given, port, workers):
+    text = (
+        (FIXTURES / "minimal.yaml").read_text().replace("    port: 0\n", f"    port: {port}\n", 1)
+    )
+    if given is not None:
+        text += f"workers: {given}\n"
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    assert load_settings(path, environ=KEY).workers == workers
+    assert load_settings(path, environ={**KEY, "WORKERS": "4"}).workers == (
+        4 if given and "WORKERS" in given else workers
+    )
+
+
+def test_cpu_count_follows_the_affinity_mask():
+    assert cpu_count() == len(os.sched_getaffinity(0)) >= 1

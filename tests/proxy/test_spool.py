@@ -120,19 +120,33 @@ def test_a_second_process_cannot_take_the_same_worker_directory(tmp_path):
     first.close()
 
 
-def test_orphaned_worker_directories_are_adopted_but_not_live_ones(tmp_path):
-    live = SpoolStore(tmp_path, worker=1, fsync=False)
-    live.open()
-    live_entry = live.write(request(route="live"))
-    orphan = SpoolStore(tmp_path, worker=3, fsync=False)
-    orphan.open()
-    left_behind = orphan.write(request(route="old"))
-    orphan.close()
-    adopter = SpoolStore(tmp_path, worker=0, fsync=False)
-    assert [entry.file for entry in adopter.open()] == [left_behind.file]
-    assert live_entry.file.exists()
+def test_directories_of_workers_beyond_the_count_are_adopted_but_not_current_ones(tmp_path):
+    left_behind = []
+    for index in (1, 2, 3):
+        orphan = SpoolStore(tmp_path, worker=index, fsync=False, workers=4)
+        orphan.open()
+        left_behind.append(orphan.write(request(route=f"old{index}")))
+        orphan.close()
+    # Now two workers: worker 1 (not started yet) keeps its directory, 2 and 3 are orphans.
+    adopter = SpoolStore(tmp_path, worker=0, fsync=False, workers=2)
+    assert sorted(entry.file for entry in adopter.open()) == [e.file for e in left_behind[1:]]
+    second = SpoolStore(tmp_path, worker=1, fsync=False, workers=2)
+    assert [entry.file for entry in second.open()] == [left_behind[0].file]
     adopter.close()
-    live.close()
+    second.close()
+
+
+def test_an_adopted_directory_is_not_adopted_twice(tmp_path):
+    orphan = SpoolStore(tmp_path, worker=5, fsync=False)
+    orphan.open()
+    orphan.write(request())
+    orphan.close()
+    first = SpoolStore(tmp_path, worker=0, fsync=False)
+    assert len(first.open()) == 1
+    other = SpoolStore(tmp_path, worker=1, fsync=False, workers=2)
+    assert other.open() == []
+    first.close()
+    other.close()
 
 
 def test_corrupt_and_half_written_files_are_removed_on_open(tmp_path):
