@@ -1,4 +1,4 @@
-"""``scrubgate run | check | scrub | demo | version``."""
+"""``scrubgate run | check | scrub | demo | schema | version``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--once", action="store_true", help="exit after sending the sample requests")
     _logging_options(demo)
     demo.set_defaults(handler=_demo)
+
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema (draft 2020-12) of the settings file"
+    )
+    schema.set_defaults(handler=_schema)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=_version)
@@ -187,6 +192,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, json_lines=args.log_format == "json")
     return asyncio.run(run_demo(args.config, once=args.once))
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    from proxy.reference import settings_json_schema_text
+
+    sys.stdout.write(settings_json_schema_text())
+    return 0
 
 
 def _version(_args: argparse.Namespace) -> int:

@@ -185,26 +185,43 @@ class Scalar(Node):
         }.get(self.type, f"a {self.type}")
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = dict(_JSON_TYPES[self.type])
-        if self.choices:
-            schema["enum"] = list(self.choices)
-        if self.minimum is not None and self.type in ("int", "float"):
-            schema["minimum"] = self.minimum
-        if self.maximum is not None and self.type in ("int", "float"):
-            schema["maximum"] = self.maximum
+        if self.type in _TEXT_FORMS:
+            native: dict[str, Any] = {"type": _JSON_NATIVE[self.type]}
+            if self.minimum is not None:
+                native["minimum"] = self.minimum
+            if self.maximum is not None:
+                native["maximum"] = self.maximum
+            # The loader also takes the type's text form (typical of ${VAR} values).
+            text = {"type": "string", "pattern": f"{_TEXT_FORMS[self.type]}|{INTERPOLATION}"}
+            schema: dict[str, Any] = {"anyOf": [native, text]}
+        elif self.choices:
+            schema = {"anyOf": [{"enum": list(self.choices)}, INTERPOLATED]}
+        elif self.type == "str":
+            # Numbers become their text; null (often an empty ${VAR:-}) means "not set".
+            schema = {"type": ["string", "number", "null"]}
+        else:
+            schema = {"type": ["string", "number", "boolean", "null"]}
         if self.doc:
             schema["description"] = self.doc
         return schema
 
 
-_JSON_TYPES: dict[str, dict[str, Any]] = {
-    "str": {"type": "string"},
-    "int": {"type": ["integer", "string"]},
-    "float": {"type": ["number", "string"]},
-    "bool": {"type": ["boolean", "string"]},
-    "size": {"type": ["integer", "string"]},
-    "duration": {"type": ["number", "string"]},
-    "any": {"type": ["string", "number", "boolean", "null"]},
+# JSON Schema patterns (ECMA 262) for what the converters below accept as text.
+INTERPOLATION = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
+INTERPOLATED: dict[str, Any] = {"type": "string", "pattern": INTERPOLATION}
+_TEXT_FORMS = {
+    "int": r"^\s*[+-]?\d+\s*$",
+    "float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$",
+    "bool": r"^\s*([Tt]rue|TRUE|[Ff]alse|FALSE|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)\s*$",
+    "size": r"^\s*\d+(\.\d+)?\s*([Bb]|[KkMmGg][Ii]?[Bb])?\s*$",
+    "duration": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$",
+}
+_JSON_NATIVE = {
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "size": "integer",
+    "duration": "number",
 }
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
@@ -360,6 +377,7 @@ class MapOf(Node):
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object",
+            "propertyNames": {"pattern": _NAME.pattern},
             "additionalProperties": self.value.json_schema(),
         }
         if self.doc:
@@ -451,7 +469,7 @@ class Obj(Node):
         schema: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {name: spec.node.json_schema() for name, spec in self.fields.items()},
+            "properties": {name: _property_schema(spec) for name, spec in self.fields.items()},
         }
         required = [name for name, spec in self.fields.items() if spec.required]
         if required:
@@ -459,6 +477,14 @@ class Obj(Node):
         if self.doc:
             schema["description"] = self.doc
         return schema
+
+
+def _property_schema(spec: Field) -> dict[str, Any]:
+    schema = spec.node.json_schema()
+    # A nested object documents its own defaults, key by key.
+    if spec.default is not None and not isinstance(spec.node, Obj):
+        schema["default"] = _default(spec)
+    return schema
 
 
 @dataclass

@@ -1,12 +1,18 @@
-"""Helpers for the deploy/ tests: promtool, metric-name extraction, a real exposition."""
+"""Helpers for the deploy/ tests: external tools, metric-name extraction, a real exposition."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +43,22 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def promtool() -> str:
-    """Path to promtool; skip the test without it, except in CI, where that is a failure."""
-    path = shutil.which("promtool")
+def require_tool(name: str, install_hint: str) -> str:
+    """Path to a command-line tool, looked up beside this Python (the tools of the `test`
+    extra land in the virtualenv's bin/) and then on PATH. Without it the test is skipped,
+    except in CI, where that is a failure."""
+    beside_python = Path(sys.executable).parent / name
+    path = str(beside_python) if beside_python.is_file() else shutil.which(name)
     if path is None:
-        message = "promtool is not on PATH (install it with scripts/ci-tools)"
+        message = f"{name} is not installed ({install_hint})"
         if in_ci():
             pytest.fail(f"{message}; CI must install it", pytrace=False)
         pytest.skip(message)
     return path
+
+
+def promtool() -> str:
+    return require_tool("promtool", "install it with scripts/ci-tools")
 
 
 def run_promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -179,3 +192,54 @@ def render_multi_worker_exposition(directory: Path) -> bytes:
         name: value for name, value in os.environ.items() if name != "PROMETHEUS_MULTIPROC_DIR"
     }
     return _python(_SUPERVISOR_EXPOSITION, str(directory), env=supervisor)
+
+
+@contextlib.contextmanager
+def running_scrubgate(settings: Path, environ: dict[str, str]) -> Iterator[dict[str, int]]:
+    """A real ``scrubgate run`` on ``settings`` (ports 0); yields the bound port of each
+    listener and of ``admin``, learnt from its log, and stops it afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy.cli", "run", "--config", str(settings)],
+        cwd=REPO,
+        env={**os.environ, **environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read_log() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read_log, daemon=True).start()
+    ports: dict[str, int] = {}
+    log: list[str] = []
+    try:
+        while "admin" not in ports:
+            try:
+                line = lines.get(timeout=60)
+            except queue.Empty:
+                pytest.fail("scrubgate did not start within 60 s", pytrace=False)
+            if line is None:
+                pytest.fail("scrubgate exited:\n" + "".join(log), pytrace=False)
+            log.append(line)
+            match = re.search(r"listening: (\S+) on \S+:(\d+)", line)
+            if match:
+                ports[match.group(1)] = int(match.group(2))
+        yield ports
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def http_status(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> int:
+    """Status code of a request to ``url`` (errors included)."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code

@@ -1,4 +1,4 @@
-"""proxy/cli.py: check, scrub (with --explain), version — run as a real subprocess."""
+"""proxy/cli.py: check, scrub (with --explain), schema, version — run as a real subprocess."""
 
 import gzip
 import os
@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import orjson
 import pytest
 
@@ -106,6 +107,16 @@ def test_scrub_on_block_route_sends_nothing(route, message):
     result = scrubgate("scrub", "--config", str(EXAMPLE), "--route", route, str(FEEDBACK))
     assert result.returncode == 0 and result.stdout == b""
     assert message in result.stderr.decode()
+
+
+def test_schema_prints_the_committed_draft_2020_12_schema():
+    result = scrubgate("schema")
+    assert result.returncode == 0, result.stderr
+    schema = orjson.loads(result.stdout)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert set(schema["required"]) == {"version", "listeners", "routes"}
+    assert result.stdout.decode() == (ROOT / "docs" / "scrubgate.schema.json").read_text()
 
 
 def test_version():
