@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from filters.outcome import LimitExceeded
+from filters.outcome import LimitExceeded, PayloadError
 from proxy.codecs.json_parse import looks_like_json_container
 
 _SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -273,8 +273,21 @@ def _decode_base64_json(text: str, *, prefer_urlsafe: bool) -> tuple[Any, FieldE
         return None
     value = _parse_container(raw)
     if value is None:
+        if _looks_like_json_text(raw):
+            # Lenient parsers (JavaScript's, Python's) read 1e400 or lone surrogates that
+            # orjson refuses: sent on as opaque text, its content would pass unscrubbed.
+            raise PayloadError("fields", "base64 value holds JSON that does not parse")
         return None
     return value, FieldEncoding(FieldKind.BASE64_JSON, urlsafe=use_urlsafe, padded=padded)
+
+
+def _looks_like_json_text(raw: bytes) -> bool:
+    """UTF-8 text bracketed like a JSON container: never the chance decoding of a token."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return looks_like_json_container(text)
 
 
 def _parse_container(data: bytes) -> Any:
