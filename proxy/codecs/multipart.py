@@ -8,8 +8,9 @@ not UTF-8 are attachments, handled per ``ctx.attachments``: dropped, kept as the
 kept with the filename scrubbed via ``ctx.scrub_text``.
 
 The body is rebuilt with the same boundary and each part's own header lines (those of
-text parts with detector hits redacted); the preamble and epilogue (ignored by every receiver, so only a place to hide data) are left
-out. A changed value that would contain the boundary delimiter is refused.
+text parts with detector hits redacted); the preamble and epilogue (ignored by every
+receiver, so only a place to hide data) are left out. A changed value that would contain
+the boundary delimiter is refused.
 """
 
 from __future__ import annotations

@@ -377,6 +377,10 @@ def test_item_headers_are_scrubbed():
 
 
 def test_item_whose_header_the_engine_drops_is_dropped():
-    body = build(HEADER, ({"type": "event"}, b'{"a":1}'), ({"type": "session", "event": "drop-me"}, b'{"s":1}'))
+    body = build(
+        HEADER,
+        ({"type": "event"}, b'{"a":1}'),
+        ({"type": "session", "event": "drop-me"}, b'{"s":1}'),
+    )
     _, items = read_items(scrub(body, FakeEngine()).body)
     assert [header["type"] for header, _ in items] == ["event"]
