@@ -21,6 +21,7 @@ from filters.actions import (
 )
 from filters.detectors.base import BufferKind, Detector
 from filters.detectors.custom import custom_detector
+from filters.detectors.network import DEFAULT_SENSITIVE_QUERY_PARAMS
 from filters.detectors.organization import organization_detector
 from filters.detectors.registry import DEFAULT_ENABLED, DetectorOptions, builtin_detectors
 from filters.detectors.scanner import Scanner
@@ -68,13 +69,15 @@ class EngineContext:
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
         self.errors: list[CompileError] = []
+        # Settings name extra sensitive query parameters, added to the built-in ones.
+        extra_params = tuple(
+            name
+            for name in spec.detectors.sensitive_query_params
+            if name not in DEFAULT_SENSITIVE_QUERY_PARAMS
+        )
         options = DetectorOptions(
             phone_regions=spec.detectors.phone_regions,
-            **(
-                {"sensitive_query_params": spec.detectors.sensitive_query_params}
-                if spec.detectors.sensitive_query_params
-                else {}
-            ),
+            sensitive_query_params=DEFAULT_SENSITIVE_QUERY_PARAMS + extra_params,
         )
         self.detectors: dict[str, Detector] = builtin_detectors(options)
         self.organization: Detector | None = self._organization()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -48,6 +49,10 @@ def request_headers(
     route removes (cookies and client addresses by default), with User-Agent handled per
     route, and Content-Length set for the body actually sent. Host comes from the URL."""
     dropped = HOP_BY_HOP | _RECOMPUTED | _connection_tokens(headers) | route.remove_headers
+    if _has_credentials(route.upstream):
+        # The route's own credentials authenticate to the vendor (and aiohttp refuses a
+        # request that carries both): the client's Authorization is not sent on.
+        dropped = dropped | {"authorization"}
     keep_only = route.keep_only_headers
     forwarded: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
@@ -63,6 +68,11 @@ def request_headers(
     if body_length is not None:
         forwarded["Content-Length"] = str(body_length)
     return forwarded
+
+
+@lru_cache(maxsize=256)
+def _has_credentials(upstream: str) -> bool:
+    return "@" in urlsplit(upstream).netloc
 
 
 def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:

@@ -60,9 +60,11 @@ _ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 # zlib and brotli are asked for at most this much output per call, so the decoder's own
 # buffer and the copy appended to the output stay small next to the budget.
 _OUTPUT_STEP = 1 << 20
-# Worst case zstd expansion is one 128 KiB RLE block per 4 input bytes, so feeding this
-# many input bytes at a time keeps one step's output under ~16 MiB even for a bomb.
+# Worst case zstd expansion is one 128 KiB RLE block per 4 input bytes (32 KiB per byte).
+# Input is fed at most this many bytes at a time, and fewer as the output nears the
+# budget, so that one step never ends more than about one _OUTPUT_STEP past it.
 _ZSTD_INPUT_STEP = 512
+_ZSTD_WORST_EXPANSION = 32 * 1024
 ZSTD_MAX_WINDOW = 1 << 24
 """Largest zstd window accepted (16 MiB): bounds the decoder's own memory."""
 
@@ -258,11 +260,16 @@ def _decode_zstd_frame(
     while not decompressor.eof:
         if position >= len(data):
             raise PayloadError(CODEC, "truncated zstd stream")
-        chunk = data[position : position + _ZSTD_INPUT_STEP]
+        chunk = data[position : position + _zstd_input_step(len(out), budget)]
         position += len(chunk)
         out += decompressor.decompress(chunk)
         _check_budget(len(out), budget)
     return decompressor.unused_data + data[position:]
+
+
+def _zstd_input_step(produced: int, budget: int) -> int:
+    room = budget - produced + _OUTPUT_STEP
+    return max(4, min(_ZSTD_INPUT_STEP, room // _ZSTD_WORST_EXPANSION))
 
 
 def _brotli_can_limit_output() -> bool:

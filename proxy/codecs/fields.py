@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -28,11 +29,13 @@ from typing import Any
 
 import orjson
 
+from filters.outcome import LimitExceeded, PayloadError
 from proxy.codecs.json_parse import looks_like_json_container
 
 _SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BASE64_STANDARD = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _BASE64_URLSAFE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_BASE64_LINE_BREAKS = re.compile(r"[\t\n\r\f\v]+")
 _MIN_BASE64_LENGTH = 4  # "e30=" is the shortest JSON container ({}) in base64
 
 
@@ -62,7 +65,10 @@ class FieldSlot:
 
     The fingerprint is taken at decode time because the engine changes decoded objects
     in place: comparing against the (mutated) object itself would call a scrubbed JSON
-    field "unchanged" and send its original text."""
+    field "unchanged" and send its original text. A JSON field whose text is not the
+    canonical JSON of its value gets an empty fingerprint, so it is always re-encoded:
+    its text may hold what parsing dropped (the first of two duplicate keys), which the
+    engine never saw."""
 
     index: int
     name: str
@@ -111,7 +117,10 @@ def fields_to_document(
             document.setdefault(name, []).append(value)
         else:
             document[name] = value
-        slots.append(FieldSlot(index, name, occurrence, encoding, text, _fingerprint(value)))
+        fingerprint = _fingerprint(value)
+        if not _is_canonical(text, encoding, fingerprint):
+            fingerprint = b""
+        slots.append(FieldSlot(index, name, occurrence, encoding, text, fingerprint))
     return document, FieldLayout(tuple(slots), repeated)
 
 
@@ -142,7 +151,46 @@ def document_to_fields(document: Any, layout: FieldLayout) -> list[FieldOutput]:
 
 def _fingerprint(value: Any) -> bytes:
     # Canonical JSON tells types apart too: a rule that turned "1" into 1 is a change.
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # orjson reads deeper nesting than it writes (1024 vs 254 levels).
+        raise LimitExceeded("fields", "max_depth", "field value nested too deeply") from None
+
+
+def _is_canonical(text: str, encoding: FieldEncoding, fingerprint: bytes) -> bool:
+    """Whether the field's text holds nothing its decoded value lacks: true for text, for
+    canonical JSON (what SDKs send), and for other JSON without duplicate keys."""
+    if encoding.kind is FieldKind.TEXT:
+        return True
+    if encoding.kind is FieldKind.JSON:
+        data = text.encode("utf-8")
+    else:
+        data = _base64_bytes(text, urlsafe=encoding.urlsafe)
+    return data == fingerprint or not _has_duplicate_keys(data)
+
+
+def _has_duplicate_keys(data: bytes) -> bool:
+    # Only reached for non-canonical JSON, which SDKs rarely send: the slow parser is fine.
+    duplicated = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal duplicated
+        keys = [key for key, _ in pairs]
+        duplicated = duplicated or len(set(keys)) != len(keys)
+        return dict(pairs)
+
+    try:
+        json.loads(data, object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError):
+        return True  # cannot tell: re-encoding what the engine saw is always safe
+    return duplicated
+
+
+def _base64_bytes(text: str, *, urlsafe: bool) -> bytes:
+    unpadded = _BASE64_LINE_BREAKS.sub("", text.strip().replace(" ", "+")).rstrip("=")
+    padded = unpadded + "=" * (-len(unpadded) % 4)
+    return base64.urlsafe_b64decode(padded) if urlsafe else base64.b64decode(padded)
 
 
 def _output(slot: FieldSlot, value: Any) -> FieldOutput:
@@ -196,8 +244,14 @@ def encode_field_value(value: Any, encoding: FieldEncoding) -> str:
 
 
 def _decode_base64_json(text: str, *, prefer_urlsafe: bool) -> tuple[Any, FieldEncoding] | None:
-    # A '+' that the client did not percent-encode arrives as a space in form decoding.
-    candidate = text.replace(" ", "+") if " " in text else text
+    # A '+' that the client did not percent-encode arrives as a space in form decoding;
+    # line breaks (MIME wraps base64 at 76 columns) are skipped by every base64 decoder, so
+    # they must not hide the JSON from the engine.
+    candidate = text.strip()
+    if " " in candidate:
+        candidate = candidate.replace(" ", "+")
+    if _BASE64_LINE_BREAKS.search(candidate):
+        candidate = _BASE64_LINE_BREAKS.sub("", candidate)
     if len(candidate) < _MIN_BASE64_LENGTH:
         return None
     standard = _BASE64_STANDARD.fullmatch(candidate) is not None
@@ -219,8 +273,21 @@ def _decode_base64_json(text: str, *, prefer_urlsafe: bool) -> tuple[Any, FieldE
         return None
     value = _parse_container(raw)
     if value is None:
+        if _looks_like_json_text(raw):
+            # Lenient parsers (JavaScript's, Python's) read 1e400 or lone surrogates that
+            # orjson refuses: sent on as opaque text, its content would pass unscrubbed.
+            raise PayloadError("fields", "base64 value holds JSON that does not parse")
         return None
     return value, FieldEncoding(FieldKind.BASE64_JSON, urlsafe=use_urlsafe, padded=padded)
+
+
+def _looks_like_json_text(raw: bytes) -> bool:
+    """UTF-8 text bracketed like a JSON container: never the chance decoding of a token."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return looks_like_json_container(text)
 
 
 def _parse_container(data: bytes) -> Any:

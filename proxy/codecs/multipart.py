@@ -7,9 +7,10 @@ event objects, else ``None``. File parts (with a ``filename``) and text parts th
 not UTF-8 are attachments, handled per ``ctx.attachments``: dropped, kept as they are, or
 kept with the filename scrubbed via ``ctx.scrub_text``.
 
-The body is rebuilt with the same boundary and each part's own header lines; the
-preamble and epilogue (ignored by every receiver, so only a place to hide data) are left
-out. A changed value that would contain the boundary delimiter is refused.
+The body is rebuilt with the same boundary and each part's own header lines (those of
+text parts with detector hits redacted); the preamble and epilogue (ignored by every
+receiver, so only a place to hide data) are left out. A changed value that would contain
+the boundary delimiter is refused.
 """
 
 from __future__ import annotations
@@ -87,8 +88,13 @@ def boundary_of(content_type: str) -> bytes:
 
 
 def parse_multipart(body: bytes, boundary: bytes, *, max_parts: int) -> list[Part]:
-    """Split a body into parts; the preamble before the first delimiter is skipped."""
+    """Split a body into parts; the preamble before the first delimiter is skipped.
+
+    A delimiter after a bare line feed is refused: RFC 2046 wants CRLF, but lenient
+    receivers split there too, so such a body would hold parts this parser never saw."""
     delimiter = b"--" + boundary
+    if _has_bare_line_feed_delimiter(body, delimiter):
+        raise PayloadError(CODEC, "boundary delimiter after a bare line feed")
     if body.startswith(delimiter):
         position = len(delimiter)
     else:
@@ -138,6 +144,15 @@ def write_multipart(parts: list[tuple[bytes, bytes]], boundary: bytes) -> bytes:
         chunks += (delimiter, _CRLF, header_block, _CRLF, _CRLF, content, _CRLF)
     chunks += (delimiter, b"--", _CRLF)
     return b"".join(chunks)
+
+
+def _has_bare_line_feed_delimiter(body: bytes, delimiter: bytes) -> bool:
+    position = body.find(b"\n" + delimiter)
+    while position >= 0:
+        if position == 0 or body[position - 1] != ord("\r"):
+            return True
+        position = body.find(b"\n" + delimiter, position + 1)
+    return False
 
 
 def _skip_delimiter_line_end(body: bytes, position: int) -> int:
@@ -231,12 +246,27 @@ def _rebuild_parts(
     for index, part in enumerate(parts):
         if index in text_parts:
             if index in new_contents:  # a text field the engine removed is left out
-                rebuilt.append((part.header_block, new_contents[index]))
+                header_block = _scrub_header_block(part.header_block, ctx, outcome)
+                rebuilt.append((header_block, new_contents[index]))
             continue
         attachment = _scrub_attachment(part, ctx, outcome)
         if attachment is not None:
             rebuilt.append(attachment)
     return rebuilt
+
+
+def _scrub_header_block(header_block: bytes, ctx: CodecContext, outcome: Outcome) -> bytes:
+    """A text part's header lines with detector hits redacted: besides the field name
+    (already scrubbed as a document key), a client may put anything there."""
+    try:
+        text, charset = header_block.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, charset = header_block.decode("latin-1"), "latin-1"
+    scrubbed, header_outcome = ctx.scrub_text(text)
+    if scrubbed == text:
+        return header_block
+    outcome.merge(header_outcome)
+    return scrubbed.encode(charset, "replace")
 
 
 def _scrub_attachment(

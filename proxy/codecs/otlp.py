@@ -233,9 +233,17 @@ def _otlp_node(ids_to_base64: bool) -> Converter:
 
 def _base64_to_hex(value: Any) -> str:
     try:
-        return base64.b64decode(value, validate=True).hex()
+        raw = base64.b64decode(value, validate=True)
     except (binascii.Error, TypeError, ValueError):
         raise PayloadError(CODEC, "id is not base64") from None
+    # Ids pass the engine as opaque hex: only the sizes OTLP defines (16-byte trace ids,
+    # 8-byte span ids) may, so they cannot carry longer text past the detectors.
+    if len(raw) not in _ID_SIZES:
+        raise PayloadError(CODEC, "trace or span id is neither 8 nor 16 bytes")
+    return raw.hex()
+
+
+_ID_SIZES = frozenset({8, 16})
 
 
 def _hex_to_base64(value: Any) -> str:

@@ -15,6 +15,8 @@ newline (optional after the last one). Each part is scrubbed on its own:
 * non-JSON text items (``statsd``) via ``ctx.scrub_text``;
 * ``attachment`` and replay recording items, and any binary payload, per
   ``ctx.attachments``: dropped, kept, or kept with the ``filename`` header scrubbed.
+
+The header of every other item is scrubbed too (as a document, after its payload).
   Attachments go with their event: when the envelope's ``event`` or ``transaction`` is
   dropped, its attachments are dropped as well.
 
@@ -135,21 +137,39 @@ def _parse_header_line(line: bytes, what: str) -> dict[str, Any]:
 
 def _scrub_item(item: EnvelopeItem, ctx: CodecContext, outcome: Outcome) -> EnvelopeItem | None:
     """The scrubbed item, or ``None`` when it is dropped."""
-    item_type = item.header["type"]
-    if item_type in ATTACHMENT_TYPES:
+    if item.header["type"] in ATTACHMENT_TYPES or not _is_text(item.payload):
         return _scrub_attachment(item, ctx, outcome)
     stripped = item.payload.strip()
     if stripped[:1] in (b"{", b"["):
-        return _scrub_json_item(item, ctx, outcome)
-    if not stripped:
-        return item
+        scrubbed = _scrub_json_item(item, ctx, outcome)
+    elif not stripped:
+        scrubbed = item
+    else:
+        text, text_outcome = ctx.scrub_text(item.payload.decode("utf-8"))
+        outcome.merge(text_outcome)
+        scrubbed = EnvelopeItem(item.header, text.encode("utf-8"))
+    return None if scrubbed is None else _with_scrubbed_header(scrubbed, ctx, outcome)
+
+
+def _is_text(payload: bytes) -> bool:
     try:
-        text = item.payload.decode("utf-8")
+        payload.decode("utf-8")
     except UnicodeDecodeError:
-        return _scrub_attachment(item, ctx, outcome)
-    scrubbed, text_outcome = ctx.scrub_text(text)
-    outcome.merge(text_outcome)
-    return EnvelopeItem(item.header, scrubbed.encode("utf-8"))
+        return False
+    return True
+
+
+def _with_scrubbed_header(
+    item: EnvelopeItem, ctx: CodecContext, outcome: Outcome
+) -> EnvelopeItem | None:
+    """The item with its header scrubbed like a document: SDKs put only types and sizes
+    there, but whatever else a header carries leaves with it. An item whose header the
+    engine drops is dropped."""
+    result = ctx.scrub(item.header, None)
+    outcome.merge(_without_event_counts(result.outcome))
+    if result.outcome.all_events_dropped or not isinstance(result.value, dict):
+        return None
+    return EnvelopeItem(result.value, item.payload)
 
 
 def _scrub_json_item(

@@ -17,7 +17,7 @@ import yaml
 
 from filters.compile import CompileError, EngineContext, PlanErrors, compile_policy
 from filters.plan import Plan
-from filters.spec import EngineSpec, HashingSpec, PolicySpec, RuleSpec
+from filters.spec import DetectorSettings, EngineSpec, HashingSpec, PolicySpec, RuleSpec
 from tests.filters.yaml_rules import rule_from_yaml
 
 KEY = b"compile-test-key-0123456789abcdef"
@@ -404,3 +404,14 @@ def test_config_example_policies_compile(name):
     rules = [rule_from_yaml(entry) for entry in _policies_of_config_example()[name]]
     plan = compile_policy(policy(*rules), engine())
     assert plan.rule_ids == tuple(dict.fromkeys(entry.id for entry in rules))
+
+
+def test_settings_query_params_are_added_to_the_built_in_ones():
+    """config.example.yaml names extra parameters; `email` (built in) stays sensitive
+    (regression: the settings list replaced the built-in one; found by codec fuzzing)."""
+    spec = EngineSpec(detectors=DetectorSettings(sensitive_query_params=("invite",)))
+    plan = compile_policy(
+        PolicySpec("p", (RuleSpec("sweep", "redact", ("**",)),), where="policies.p"), spec
+    )
+    scrubbed, _ = plan.scrub_text("https://x.example/p?email=jane.doe%40example.com&invite=abc")
+    assert "jane.doe" not in scrubbed and "abc" not in scrubbed

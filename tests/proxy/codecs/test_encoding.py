@@ -313,3 +313,20 @@ def test_any_layers_round_trip(data, layers):
     decoded, found = decode_content(wire, header, UNLIMITED)
     assert decoded == data
     assert decode_content(encode_content(decoded, found), header, UNLIMITED)[0] == data
+
+
+def test_zstd_bomb_overshoots_a_small_cap_by_at_most_one_step():
+    """Fed 512 input bytes at a time, a zstd bomb could produce 16 MiB in one step, past
+    any smaller cap (found measuring the proxy's peak memory in tests/e2e/test_bombs.py)."""
+    compressor = zstandard.ZstdCompressor(level=3).compressobj()
+    bomb = b"".join(compressor.compress(bytes(MIB)) for _ in range(64)) + compressor.flush()
+    limits = CodecLimits(max_body_bytes=MIB, max_decoded_bytes=MIB, max_ratio=10**6)
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceeded):
+            decode_content(bomb, "zstd", limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The cap, one step past it, and bytearray's growth headroom.
+    assert peak < 4 * MIB

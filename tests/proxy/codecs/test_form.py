@@ -1,6 +1,6 @@
 import base64
 import contextlib
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus
 
 import orjson
 import pytest
@@ -179,3 +179,31 @@ def test_random_forms(pairs, noise):
     for candidate in (noise, body + noise, noise + body):
         with contextlib.suppress(PayloadError):
             scrub(candidate)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b'{"n": 1e400, "m": "x@y.io"}', b'{"m": "\\ud800 x@y.io"}', b'[NaN, "x@y.io"]'],
+    ids=["huge-number", "lone-surrogate", "nan"],
+)
+def test_base64_of_json_that_does_not_parse_is_refused(document):
+    """JavaScript's JSON.parse reads these; forwarded as opaque text they would carry the
+    address past the engine (found by fuzzing)."""
+    with pytest.raises(PayloadError):
+        scrub(b"data=" + base64.b64encode(document))
+
+
+def test_base64_json_with_duplicate_keys_is_rewritten():
+    """The first "m" is what some parsers keep; the engine only saw the second."""
+    document = b'{"m": "x@y.io", "m": "ok"}'
+    result = scrub(b"data=" + base64.b64encode(document) + b"&j=" + document)
+    assert b"x@y.io" not in result.body
+    assert b"eDB5LmlvIiwg" not in result.body
+
+
+def test_base64_json_wrapped_over_lines_is_decoded():
+    data = base64.encodebytes(orjson.dumps({"distinct_id": "x@y.io", "pad": "p" * 60})).decode()
+    assert "\n" in data.strip()
+    result = scrub(f"data={quote_plus(data)}".encode())
+    value = orjson.loads(base64.b64decode(parse_qsl(result.body.decode())[0][1]))
+    assert value["distinct_id"] == "[email]"

@@ -256,3 +256,25 @@ def test_random_bodies(body, content_type):
         scrub(body, "multipart/form-data; boundary=b")
     with contextlib.suppress(PayloadError):
         scrub(body, content_type)
+
+
+def test_delimiter_after_a_bare_line_feed_is_refused():
+    """Lenient receivers (Python's email, Go's mime/multipart) split on "\\n--b" too: the
+    second part would reach them unscrubbed inside the first one's text (found by fuzzing)."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nhello\n'
+        b'--b\r\nContent-Disposition: form-data; name="hidden"\r\n\r\nx@y.io\r\n--b--\r\n'
+    )
+    with pytest.raises(PayloadError, match="bare line feed"):
+        scrub(body, "multipart/form-data; boundary=b")
+
+
+def test_text_part_header_lines_are_scrubbed():
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\nX-Note: x@y.io\r\n\r\nhello\r\n'
+        b"--b--\r\n"
+    )
+    result = scrub(body, "multipart/form-data; boundary=b")
+    assert b"x@y.io" not in result.body
+    assert b"X-Note: [email]\r\n\r\nhello" in result.body
+    assert result.outcome.rule_hits["email"] == 1

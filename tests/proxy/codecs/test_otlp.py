@@ -645,3 +645,17 @@ json_any = st.recursive(
 def test_random_json_shapes(document):
     with contextlib.suppress(PayloadError):
         scrub_otlp_json(orjson.dumps(document), make_ctx(path="/v1/logs"))
+
+
+def test_protobuf_id_of_another_size_is_refused():
+    """A 20-byte "trace id" would carry text past the detectors as opaque hex (found by
+    fuzzing: an e-mail address in trace_id)."""
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                scope_spans=[ScopeSpans(spans=[Span(trace_id=b"jane.doe@example.com", name="s")])]
+            )
+        ]
+    )
+    with pytest.raises(PayloadError, match="neither 8 nor 16 bytes"):
+        scrub_otlp_protobuf(request.SerializeToString(), make_ctx(path="/v1/traces"))

@@ -96,7 +96,8 @@ def test_sdk_logs_container_is_a_list_of_events():
     engine = FakeEngine()
     body = (FIXTURES / "sdk_logs.envelope").read_bytes()
     result = scrub(body, engine)
-    assert [events for _, events in engine.calls] == [None, "items[*]"]
+    # The envelope header, the log item's payload, then the log item's header.
+    assert [events for _, events in engine.calls] == [None, "items[*]", None]
     _, items = read_items(result.body)
     logs = orjson.loads(items[0][1])["items"]
     assert logs[0]["body"] == "[email]"
@@ -358,3 +359,28 @@ def test_random_bytes(body):
         scrub(body, attachments=AttachmentMode.KEEP_SCRUB_FILENAME)
     with contextlib.suppress(PayloadError):
         scrub_store(body, make_ctx())
+
+
+def test_item_headers_are_scrubbed():
+    engine = FakeEngine()
+    body = build(
+        HEADER,
+        ({"type": "event", "reporter": "x@y.io"}, b'{"a":1}'),
+        ({"type": "statsd", "note": "x@y.io"}, b"a:1|c"),
+    )
+    result = scrub(body, engine)
+    assert b"x@y.io" not in result.body
+    (event_header, _), (statsd_header, _) = read_items(result.body)[1]
+    assert event_header == {"type": "event", "reporter": "[email]", "length": 7}
+    assert statsd_header == {"type": "statsd", "note": "[email]", "length": 5}
+    assert result.outcome.events_in == 1
+
+
+def test_item_whose_header_the_engine_drops_is_dropped():
+    body = build(
+        HEADER,
+        ({"type": "event"}, b'{"a":1}'),
+        ({"type": "session", "event": "drop-me"}, b'{"s":1}'),
+    )
+    _, items = read_items(scrub(body, FakeEngine()).body)
+    assert [header["type"] for header, _ in items] == ["event"]
