@@ -9,7 +9,7 @@ import pytest
 from proxy import metrics
 from proxy.server import ScrubgateServer
 from proxy.state import SettingsHolder
-from tests.e2e.process import scrubgate_process
+from tests.e2e.processes import scrubgate_process
 
 TOKEN = "admin-token-for-tests-0123456789"
 HASH_KEY = "hash-key-that-must-never-be-shown-0123"

@@ -22,7 +22,7 @@ import zstandard
 
 from tests.e2e.conftest import Upstream
 from tests.e2e.payloads import HASH_KEY, POLICY
-from tests.e2e.process import ProxyProcess, scrubgate_process
+from tests.e2e.processes import ProxyProcess, scrubgate_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -256,6 +256,22 @@ async def test_an_unwritable_spool_relays_failures_and_the_proxy_keeps_serving(
     assert scripted.received == ids(6, 6)
 
 
+def process_settings(
+    scripted: ScriptedUpstream, directory: Path, workers: int
+) -> tuple[Path, int, int]:
+    """Settings for a proxy run as its own process: fixed ports (workers share them).
+    Returns the file, the proxy port and the admin port."""
+    port, admin_port = free_port(), free_port()
+    config = directory / "settings.yaml"
+    config.write_text(
+        settings(scripted.port, directory / "spool")
+        .replace("{name: main, port: 0}", f"{{name: main, port: {port}}}")
+        .replace("admin: {port: 0}", f"admin: {{port: {admin_port}}}")
+        + f"workers: {workers}\n"
+    )
+    return config, port, admin_port
+
+
 async def _all_pids(admin_port: int, process: subprocess.Popen[bytes]) -> list[int]:
     """The proxy's process ids: the single process, or the supervisor and its workers."""
     async with (
@@ -274,14 +290,7 @@ def _spooled_files(spool: Path) -> list[Path]:
 async def test_sigkill_with_a_full_spool_then_restart_delivers_everything(
     scripted, tmp_path, workers
 ):
-    port, admin_port = free_port(), free_port()
-    config = tmp_path / "settings.yaml"
-    config.write_text(
-        settings(scripted.port, tmp_path / "spool")
-        .replace("{name: main, port: 0}", f"{{name: main, port: {port}}}")
-        .replace("admin: {port: 0}", f"admin: {{port: {admin_port}}}")
-        + f"workers: {workers}\n"
-    )
+    config, port, admin_port = process_settings(scripted, tmp_path, workers)
     process = spawn_proxy(config)
     pids = [process.pid]
     try:
@@ -325,15 +334,8 @@ def _limit_file_size() -> None:
 async def test_a_disk_that_fills_mid_write_leaves_no_partial_file_and_serving_continues(
     scripted, tmp_path
 ):
-    port, admin_port = free_port(), free_port()
-    config = tmp_path / "settings.yaml"
-    config.write_text(
-        settings(scripted.port, tmp_path / "spool")
-        .replace("{name: main, port: 0}", f"{{name: main, port: {port}}}")
-        .replace("admin: {port: 0}", f"admin: {{port: {admin_port}}}")
-        # One process: the limit would also hit the metric files workers share.
-        + "workers: 1\n"
-    )
+    # One process: the limit would also hit the metric files workers share.
+    config, port, admin_port = process_settings(scripted, tmp_path, workers=1)
     process = spawn_proxy(config, preexec_fn=_limit_file_size)
     base = f"http://127.0.0.1:{port}"
     try:
