@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
-import re
 import signal
 import ssl
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import orjson
 from aiohttp import web
 from multidict import CIMultiDict
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from filters.outcome import LimitExceeded, Outcome, PayloadError
 from proxy import metrics
+from proxy.admin import ProcessAdmin, json_response
 from proxy.admission import Admission, Reservation
 from proxy.audit import AuditLog, field_paths
 from proxy.forward_proxy import ForwardProxySite, proxy_middleware
@@ -41,12 +37,6 @@ from proxy.spool import Attempt, SpooledRequest, Spooler, classify, retryable
 from proxy.state import ReloadResult, SettingsHolder, Snapshot
 
 log = logging.getLogger("scrubgate")
-
-
-def json_response(http_status: int, /, **fields: object) -> web.Response:
-    return web.Response(
-        status=http_status, body=orjson.dumps(fields), content_type="application/json"
-    )
 
 
 class ProxyHandler:
@@ -447,87 +437,6 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
         return response
 
 
-# --- admin listener ----------------------------------------------------------------------
-
-
-class AdminHandler:
-    """``/metrics``, health and readiness, and settings reload."""
-
-    def __init__(self, holder: SettingsHolder, ready: asyncio.Event) -> None:
-        self._holder = holder
-        self._ready = ready
-
-    async def metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
-    async def healthy(self, _request: web.Request) -> web.Response:
-        return json_response(200, status="healthy")
-
-    async def ready(self, _request: web.Request) -> web.Response:
-        if not self._ready.is_set():
-            return json_response(503, status="starting")
-        return json_response(200, status="ready")
-
-    async def reload(self, request: web.Request) -> web.Response:
-        if not authorized(request, self._holder.current.settings.admin.token):
-            return json_response(401, error="admin token required")
-        result = self._holder.reload()
-        if not result.ok:
-            return json_response(400, status="failed", errors=list(result.problems))
-        return json_response(200, status="reloaded", changed=result.changed)
-
-    async def config(self, request: web.Request) -> web.Response:
-        """The effective settings (defaults filled in, ${VAR}s expanded), secrets masked."""
-        settings = self._holder.current.settings
-        if not authorized(request, settings.admin.token):
-            return json_response(401, error="admin token required")
-        return json_response(
-            200, file=settings.file, sha256=settings.digest, settings=mask_secrets(settings.raw)
-        )
-
-
-_SECRET_KEY = re.compile(r"(?i)(token|secret|password|passwd|credential|api_?key)$")
-
-
-def mask_secrets(value: Any) -> Any:
-    """Settings as shown by ``/-/config``: values under secret-looking keys and URL
-    userinfo become ``***``. Secrets themselves never live in the settings (keys and
-    tokens are read from files or the environment), but ${VAR} expansion could put one
-    in any scalar."""
-    if isinstance(value, dict):
-        return {
-            key: "***" if _SECRET_KEY.search(key) and isinstance(item, str) else mask_secrets(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
-    if isinstance(value, str) and "@" in value and "://" in value:
-        return _URL_USERINFO.sub(r"\1***@", value)
-    return value
-
-
-_URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
-
-
-def authorized(request: web.Request, token: str | None) -> bool:
-    if token is None:
-        return True
-    return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
-
-
-def admin_app(holder: SettingsHolder, ready: asyncio.Event) -> web.Application:
-    handler = AdminHandler(holder, ready)
-    app = web.Application()
-    app.router.add_get("/metrics", handler.metrics)
-    app.router.add_get("/-/healthy", handler.healthy)
-    app.router.add_get("/-/ready", handler.ready)
-    app.router.add_post("/-/reload", handler.reload)
-    app.router.add_get("/-/config", handler.config)
-    return app
-
-
 def proxy_app(
     holder: SettingsHolder,
     forwarder: Forwarder,
@@ -616,7 +525,7 @@ class ScrubgateServer:
         admin = settings.admin
         if not self.supervised:
             self._admin_runner = await self._serve(
-                admin_app(self.holder, self.ready), "admin", admin.host, admin.port, None
+                ProcessAdmin(self.holder, self.ready).app(), "admin", admin.host, admin.port, None
             )
         self.ready.set()
 

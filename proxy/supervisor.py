@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from proxy import metrics
-from proxy.server import authorized, json_response, mask_secrets
+from proxy.admin import AdminEndpoints
 from proxy.settings import Listener, LoadedSettings, SettingsError, load_settings
 from proxy.state import ReloadResult
 from proxy.worker import READY, RELOAD_FAILED, RELOADED, Report
@@ -490,55 +490,27 @@ class InstanceCollector:
             yield from metric.collect()
 
 
-class SupervisorAdmin:
-    """The admin endpoints of a multi-worker instance (same paths and answers as
-    :class:`proxy.server.AdminHandler`, for all workers at once)."""
+class SupervisorAdmin(AdminEndpoints):
+    """The admin endpoints of a multi-worker instance, for all workers at once: metrics
+    merged from the workers, ready only while every worker is, reloads confirmed by all."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         self._supervisor = supervisor
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(InstanceCollector(supervisor.metrics_directory))
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(InstanceCollector(supervisor.metrics_directory))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/metrics", self.metrics)
-        app.router.add_get("/-/healthy", self.healthy)
-        app.router.add_get("/-/ready", self.ready)
-        app.router.add_post("/-/reload", self.reload)
-        app.router.add_get("/-/config", self.config)
-        return app
+    def settings(self) -> LoadedSettings:
+        return self._supervisor.settings
 
-    async def metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
-    async def healthy(self, _request: web.Request) -> web.Response:
-        return json_response(200, status="healthy")
-
-    async def ready(self, _request: web.Request) -> web.Response:
-        """200 while every worker is ready; the workers' state either way."""
+    def readiness(self) -> tuple[int, dict[str, Any]]:
         workers = [
             {"index": worker.index, "pid": worker.pid, "ready": worker.ready}
             for worker in self._supervisor.workers
         ]
         if not self._supervisor.ready:
             status = "stopping" if self._supervisor.stopping else "starting"
-            return json_response(503, status=status, workers=workers)
-        return json_response(200, status="ready", workers=workers)
+            return 503, {"status": status, "workers": workers}
+        return 200, {"status": "ready", "workers": workers}
 
-    async def reload(self, request: web.Request) -> web.Response:
-        if not authorized(request, self._supervisor.settings.admin.token):
-            return json_response(401, error="admin token required")
-        result = await self._supervisor.reload("POST /-/reload")
-        if not result.ok:
-            return json_response(400, status="failed", errors=list(result.problems))
-        return json_response(200, status="reloaded", changed=result.changed)
-
-    async def config(self, request: web.Request) -> web.Response:
-        settings = self._supervisor.settings
-        if not authorized(request, settings.admin.token):
-            return json_response(401, error="admin token required")
-        return json_response(
-            200, file=settings.file, sha256=settings.digest, settings=mask_secrets(settings.raw)
-        )
+    async def reload_settings(self) -> ReloadResult:
+        return await self._supervisor.reload("POST /-/reload")
