@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -53,7 +54,13 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import load as loading  # noqa: E402
 from benchmarks.loadgen import build_request, connect, run_fast  # noqa: E402
 from benchmarks.payloads import analytics_batch  # noqa: E402
-from benchmarks.procstat import cpu_seconds, maps_library, process_tree, rss_bytes  # noqa: E402
+from benchmarks.procstat import (  # noqa: E402
+    cpu_busy_seconds,
+    cpu_seconds,
+    maps_library,
+    process_tree,
+    rss_bytes,
+)
 from benchmarks.report import ratios, render, targets  # noqa: E402
 from benchmarks.sink import Sink  # noqa: E402
 from benchmarks.verify import VerificationFailed, check_delivery  # noqa: E402
@@ -287,6 +294,31 @@ async def with_peak_rss(work: Awaitable[T], pids: list[int]) -> tuple[T, int]:
     return task.result(), peak
 
 
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    """CPU time of the processes under test during a run, their share of the wall time,
+    and the share of their CPU that other processes of the machine took meanwhile."""
+
+    seconds: float
+    utilization: float
+    other_load: float | None
+
+
+async def with_cpu(
+    work: Awaitable[T], pids: list[int], proxy_cpus: set[int] | None
+) -> tuple[T, CpuUse]:
+    """Await ``work`` and return its result with the CPU use of ``pids`` meanwhile."""
+    cpu = min(proxy_cpus) if proxy_cpus else None
+    started, own = time.monotonic(), cpu_seconds(pids)
+    busy = cpu_busy_seconds(cpu) if cpu is not None else 0.0
+    result = await work
+    wall, own = time.monotonic() - started, cpu_seconds(pids) - own
+    other = None
+    if cpu is not None:
+        other = max(0.0, cpu_busy_seconds(cpu) - busy - own) / wall
+    return result, CpuUse(own, own / wall, other)
+
+
 async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> dict[str, Any]:
     options = bench.options
     body = encode(batch.document, encoding)
@@ -302,9 +334,12 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         loading.closed_loop(generator, load, options.memory_connections, options.memory_duration),
         target.pids,
     )
-    rss_before, cpu_before = rss_bytes(target.pids), cpu_seconds(target.pids)
-    closed = await loading.closed_loop(generator, load, options.connections, options.duration)
-    cpu = cpu_seconds(target.pids) - cpu_before
+    rss_before = rss_bytes(target.pids)
+    closed, cpu = await with_cpu(
+        loading.closed_loop(generator, load, options.connections, options.duration),
+        target.pids,
+        bench.proxy_cpus,
+    )
     result: dict[str, Any] = {
         "scenario": target.scenario,
         "batch": batch.label,
@@ -317,8 +352,9 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         "requests_per_s": closed.rate,
         "events_per_s": closed.rate * EVENTS_PER_REQUEST,
         "latency_ms": closed.latency_ms,
-        "cpu_ms_per_request": cpu * 1000 / closed.requests if target.pids else None,
-        "cpu_utilization": cpu / closed.elapsed if target.pids else None,
+        "cpu_ms_per_request": cpu.seconds * 1000 / closed.requests if target.pids else None,
+        "cpu_utilization": cpu.utilization if target.pids else None,
+        "other_load": cpu.other_load,
         "memory": None,
         "open_loop": None,
     }
@@ -334,14 +370,20 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
             "run_seconds": closed.elapsed,
         }
         if batch.label == OPEN_LOOP_BATCH:
-            result["open_loop"] = await added_latency(bench, load, closed.rate / 2)
+            result["open_loop"] = await added_latency(bench, load, closed.rate / 2, target.pids)
     return result
 
 
-async def added_latency(bench: Bench, load: loading.Load, rate: float) -> dict[str, float]:
+async def added_latency(
+    bench: Bench, load: loading.Load, rate: float, pids: list[int]
+) -> dict[str, float | None]:
     """Open-loop latency through the proxy at ``rate``, and the sink's alone at that rate."""
     options = bench.options
-    through = await loading.open_loop(load, rate, options.open_connections, options.duration)
+    through, cpu = await with_cpu(
+        loading.open_loop(load, rate, options.open_connections, options.duration),
+        pids,
+        bench.proxy_cpus,
+    )
     direct_load = replace(load, url=f"{bench.sink_url}/v1/batch")
     direct = await loading.open_loop(direct_load, rate, options.open_connections, options.duration)
     return {
@@ -350,6 +392,8 @@ async def added_latency(bench: Bench, load: loading.Load, rate: float) -> dict[s
         "p99_ms": through.latency_ms["p99"],
         "direct_p99_ms": direct.latency_ms["p99"],
         "added_p99_ms": through.latency_ms["p99"] - direct.latency_ms["p99"],
+        "cpu_utilization": cpu.utilization,
+        "other_load": cpu.other_load,
     }
 
 

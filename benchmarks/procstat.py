@@ -71,3 +71,14 @@ def maps_library(pids: list[int], name: str) -> bool:
         except OSError:
             continue
     return False
+
+
+def cpu_busy_seconds(cpu: int) -> float:
+    """Time CPU ``cpu`` has spent on anything but idling (steal included: time the
+    hypervisor gave to other guests), from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name == f"cpu{cpu}":
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, ticks[:8])
+            return (user + nice + system + irq + softirq + steal) / _TICKS
+    raise ValueError(f"no cpu{cpu} line in /proc/stat")

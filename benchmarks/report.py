@@ -92,6 +92,7 @@ def render(report: Run) -> str:
         _ratio_table(report["ratios"]),
         _latency_table(report["results"]),
         _targets(report["targets"]),
+        _noise_warning(report["results"]),
     ]
     return "\n\n".join(part for part in parts if part)
 
@@ -117,8 +118,8 @@ def _machine(machine: Run, options: Run) -> str:
 def _throughput(results: list[Run]) -> str:
     header = (
         f"{'batch':<22} {'proxy':<20} {'req/s':>7} {'events/s':>9} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'CPU ms/req':>10} {'CPU':>5} {'KB/in-flight':>12} {'x JSON':>6} "
-        f"{'growth KB':>9}"
+        f"{'p99 ms':>7} {'CPU ms/req':>10} {'CPU':>5} {'others':>6} {'KB/in-flight':>12} "
+        f"{'x JSON':>6} {'growth KB':>9}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -135,7 +136,14 @@ def _throughput(results: list[Run]) -> str:
 def _cpu_columns(result: Run) -> str:
     if result["cpu_ms_per_request"] is None:
         return ""
-    return f" {result['cpu_ms_per_request']:10.3f} {result['cpu_utilization']:5.0%}"
+    return (
+        f" {result['cpu_ms_per_request']:10.3f} {result['cpu_utilization']:5.0%}"
+        f" {_share(result['other_load']):>6}"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0%}"
 
 
 def _memory_columns(result: Run) -> str:
@@ -173,7 +181,7 @@ def _latency_table(results: list[Run]) -> str:
         return ""
     header = (
         f"{'open loop, half max rate':<24} {'proxy':<20} {'req/s':>7} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'sink alone p99':>14} {'added p99':>9}"
+        f"{'p99 ms':>7} {'sink alone p99':>14} {'added p99':>9} {'CPU':>5} {'others':>6}"
     )
     lines = [header, "-" * len(header)]
     for result in rows:
@@ -182,6 +190,7 @@ def _latency_table(results: list[Run]) -> str:
             f"{result['batch'] + ' ' + result['encoding']:<24} "
             f"{LABELS[result['scenario']]:<20} {loop['rate']:7,.0f} {loop['p50_ms']:7.2f} "
             f"{loop['p99_ms']:7.2f} {loop['direct_p99_ms']:14.2f} {loop['added_p99_ms']:9.2f}"
+            f" {loop['cpu_utilization']:5.0%} {_share(loop['other_load']):>6}"
         )
     return "\n".join(lines)
 
@@ -194,3 +203,14 @@ def _targets(checks: list[Run]) -> str:
         state = "met    " if check["met"] else "NOT MET"
         lines.append(f"  {state}  {check['target']}: {check['measured']}")
     return "\n".join(lines)
+
+
+def _noise_warning(results: list[Run]) -> str:
+    shares = [result["other_load"] for result in results if result.get("other_load") is not None]
+    worst = max(shares, default=0.0)
+    if worst < 0.2:
+        return ""
+    return (
+        f"warning: other processes took up to {worst:.0%} of the proxy CPU during timed runs;"
+        " req/s and latency are disturbed, CPU ms/request and the (CPU) ratios much less"
+    )
