@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -69,6 +69,8 @@ SCENARIOS = ("direct", "passthrough", "roundtrip", "forward", "scrub")
 EVENTS_PER_REQUEST = 20
 REFERENCE_PAYLOADS = ROOT.parent / "shared" / "reference-payloads"
 OPEN_LOOP_BATCH = "33 KB"
+DISTURBED = 0.2
+"""Share of the proxy CPU taken by other processes above which a run is repeated."""
 HASH_KEY = "b" * 64  # a benchmark-only key; scrubgate needs one for `hash` rules
 T = TypeVar("T")
 
@@ -88,6 +90,7 @@ class Options:
     connections: int
     memory_connections: int
     open_connections: int
+    retries: int
     generator: str
     payloads: str
     baseline_loop: str
@@ -315,8 +318,24 @@ async def with_cpu(
     wall, own = time.monotonic() - started, cpu_seconds(pids) - own
     other = None
     if cpu is not None:
-        other = max(0.0, cpu_busy_seconds(cpu) - busy - own) / wall
+        other = min(1.0, max(0.0, cpu_busy_seconds(cpu) - busy - own) / wall)  # tick jitter
     return result, CpuUse(own, own / wall, other)
+
+
+async def least_disturbed(
+    run: Callable[[], Awaitable[T]], pids: list[int], bench: Bench
+) -> tuple[T, CpuUse]:
+    """Run, and run again (up to ``--retries`` times) while other processes took more than
+    a fifth of the proxy CPU; keep the least disturbed run. Noise only ever slows a run."""
+    best: tuple[T, CpuUse] | None = None
+    for _ in range(1 + bench.options.retries):
+        outcome = await with_cpu(run(), pids, bench.proxy_cpus)
+        if best is None or (outcome[1].other_load or 0) < (best[1].other_load or 0):
+            best = outcome
+        if (outcome[1].other_load or 0) <= DISTURBED:
+            break
+    assert best is not None
+    return best
 
 
 async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> dict[str, Any]:
@@ -335,10 +354,10 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         target.pids,
     )
     rss_before = rss_bytes(target.pids)
-    closed, cpu = await with_cpu(
-        loading.closed_loop(generator, load, options.connections, options.duration),
+    closed, cpu = await least_disturbed(
+        lambda: loading.closed_loop(generator, load, options.connections, options.duration),
         target.pids,
-        bench.proxy_cpus,
+        bench,
     )
     result: dict[str, Any] = {
         "scenario": target.scenario,
@@ -354,7 +373,7 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         "latency_ms": closed.latency_ms,
         "cpu_ms_per_request": cpu.seconds * 1000 / closed.requests if target.pids else None,
         "cpu_utilization": cpu.utilization if target.pids else None,
-        "other_load": cpu.other_load,
+        "other_load": cpu.other_load if target.pids else None,
         "memory": None,
         "open_loop": None,
     }
@@ -379,10 +398,10 @@ async def added_latency(
 ) -> dict[str, float | None]:
     """Open-loop latency through the proxy at ``rate``, and the sink's alone at that rate."""
     options = bench.options
-    through, cpu = await with_cpu(
-        loading.open_loop(load, rate, options.open_connections, options.duration),
+    through, cpu = await least_disturbed(
+        lambda: loading.open_loop(load, rate, options.open_connections, options.duration),
         pids,
-        bench.proxy_cpus,
+        bench,
     )
     direct_load = replace(load, url=f"{bench.sink_url}/v1/batch")
     direct = await loading.open_loop(direct_load, rate, options.open_connections, options.duration)
@@ -442,6 +461,7 @@ async def run(options: Options) -> dict[str, Any]:
             "connections": options.connections,
             "memory_connections": options.memory_connections,
             "duration": options.duration,
+            "retries": options.retries,
             "payloads": sorted({batch.source for batch in chosen}),
         },
         "results": results,
@@ -530,6 +550,11 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
     parser.add_argument("--encodings", type=_choices(("plain", "gzip")), default=("plain", "gzip"))
     parser.add_argument("--connections", type=int, default=16, help="closed-loop connections")
     parser.add_argument("--memory-connections", type=int, default=64)
+    parser.add_argument(
+        "--retries",
+        type=int,
+        help="repeat a timed run disturbed by other processes up to N times (default 2; quick: 0)",
+    )
     parser.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--payloads", choices=("auto", "reference", "generated"), default="auto")
     parser.add_argument(
@@ -551,6 +576,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
         connections=args.connections,
         memory_connections=args.memory_connections,
         open_connections=64,
+        retries=args.retries if args.retries is not None else (0 if args.quick else 2),
         generator=_generator(parser, args.generator),
         payloads=args.payloads,
         baseline_loop=args.baseline_loop,

@@ -108,7 +108,8 @@ def _machine(machine: Run, options: Run) -> str:
             f"orjson {machine['orjson']}, hyperscan {machine['hyperscan']}, uvloop {uvloop} "
             f"(scrubgate: {used}; baselines: {machine['baseline_loop']})",
             f"load: {machine['generator']}; {options['connections']} connections, "
-            f"{options['duration']:g} s per run; memory probe at "
+            f"{options['duration']:g} s per run (repeated up to {options['retries']} times when"
+            " disturbed); memory probe at "
             f"{options['memory_connections']} connections; scrubgate workers setting: "
             f"{machine['workers_setting']}; payloads: {', '.join(options['payloads'])}",
         ]
