@@ -1,40 +1,155 @@
-"""End-to-end benchmark: scrubgate against a plain aiohttp passthrough proxy, same run.
+"""End to end: scrubgate against two baseline proxies, all measured in the same run.
 
-    .venv/bin/python benchmarks/bench_proxy.py [--seconds 5] [--connections 16]
+    .venv/bin/python benchmarks/bench_proxy.py [--quick] [--duration S] [--json out.json]
+        [--scenarios direct,passthrough,roundtrip,forward,scrub] [--sizes 127,33]
+        [--encodings plain,gzip] [--connections 16] [--generator auto|wrk|builtin]
 
-Starts, all on 127.0.0.1: a sink (the "vendor", in this process), a plain aiohttp
-passthrough proxy (the baseline, its own process) and scrubgate (its own process, one
-worker) with a forward route and a scrub route using the default policy of
-config.example.yaml. A keep-alive load generator in this process posts generated
-Segment-style batches of 20 events (about 127 KB and 33 KB, plain and gzip) and prints
-req/s, events/s, p50/p99 latency and the ratios to the baseline. Before timing, it checks
-that what the sink receives from the scrub route is scrubbed.
+On 127.0.0.1, for every batch (20 Segment-style events, about 127 KB and 33 KB) and
+encoding (plain, gzip) and each proxy under test -- a plain aiohttp passthrough (the
+baseline), a proxy that only parses and re-serializes the JSON with orjson (the scrub
+target's reference), scrubgate with the route in ``forward`` mode and scrubgate
+scrubbing with the ``default`` policy of config.example.yaml -- it starts the proxy in its
+own process pinned to one CPU, while this process (the sink) and the load generator
+(``wrk`` when installed, else ``loadgen.py``) share another CPU. It first checks that
+the sink receives what each proxy must send (for scrub: the same events with no personal
+value left; Content-Encoding preserved) and aborts otherwise. Then it measures:
+
+* closed loop at N connections: req/s, events/s, p50/p99 latency, proxy CPU per request;
+* memory: RSS growth under M concurrent requests over M (per in-flight request, against
+  the JSON size), and RSS growth over the timed run;
+* for the 33 KB batch, open loop at half the measured maximum rate: p99 latency from the
+  scheduled send time, minus that of the sink alone at the same rate (added latency).
+
+``direct`` is the load generator against the sink with no proxy: the ceiling of the load
+side. The ratios between proxies of the same run are the figures to compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime
 import gzip
+import json
 import os
+import platform
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
 
-import aiohttp
 import orjson
 import yaml
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import load as loading  # noqa: E402
+from benchmarks.loadgen import build_request, connect, run_fast  # noqa: E402
 from benchmarks.payloads import analytics_batch  # noqa: E402
+from benchmarks.procstat import (  # noqa: E402
+    cpu_busy_seconds,
+    cpu_seconds,
+    maps_library,
+    process_tree,
+    rss_bytes,
+)
+from benchmarks.report import ratios, render, targets  # noqa: E402
+from benchmarks.sink import Sink  # noqa: E402
+from benchmarks.verify import VerificationFailed, check_delivery  # noqa: E402
 
+SCENARIOS = ("direct", "passthrough", "roundtrip", "forward", "scrub")
 EVENTS_PER_REQUEST = 20
+REFERENCE_PAYLOADS = ROOT.parent / "shared" / "reference-payloads"
+OPEN_LOOP_BATCH = "33 KB"
+DISTURBED = 0.2
+"""Share of the proxy CPU taken by other processes above which a run is repeated."""
+HASH_KEY = "b" * 64  # a benchmark-only key; scrubgate needs one for `hash` rules
+T = TypeVar("T")
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot go on: a proxy did not start or did not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    scenarios: tuple[str, ...]
+    sizes: tuple[str, ...]
+    encodings: tuple[str, ...]
+    duration: float
+    warmup: float
+    memory_duration: float
+    connections: int
+    memory_connections: int
+    open_connections: int
+    retries: int
+    generator: str
+    payloads: str
+    baseline_loop: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    label: str
+    source: str
+    document: bytes
+
+
+@dataclass(slots=True)
+class Bench:
+    """What every measurement shares: options, sink, CPUs, scratch directory."""
+
+    options: Options
+    sink: Sink
+    sink_url: str
+    scratch: Path
+    proxy_cpus: set[int] | None
+    baseline_loop: str = "asyncio"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A proxy under test (or, for ``direct``, the sink itself) ready for requests."""
+
+    scenario: str
+    url: str
+    pids: list[int]
+
+
+# --- payloads -------------------------------------------------------------------------------
+
+
+def batches(source: str, sizes: tuple[str, ...]) -> list[Batch]:
+    """The batches to send: the reference files of ../shared when present (``auto``),
+    else generated ones of the same shape."""
+    use_reference = source == "reference" or (
+        source == "auto" and (REFERENCE_PAYLOADS / "batch20.json").exists()
+    )
+    chosen = []
+    for size in sizes:
+        lean = size == "33"
+        if use_reference:
+            path = REFERENCE_PAYLOADS / ("batch20_lean.json" if lean else "batch20.json")
+            chosen.append(Batch(f"{size} KB", "reference", path.read_bytes()))
+        else:
+            document = orjson.dumps(analytics_batch(lean=lean))
+            chosen.append(Batch(f"{size} KB", "generated", document))
+    return chosen
+
+
+def encode(document: bytes, encoding: str) -> bytes:
+    return gzip.compress(document, compresslevel=6, mtime=0) if encoding == "gzip" else document
+
+
+# --- processes under test -------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -43,191 +158,451 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.last_body = b""
-        self.runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.last_body = await request.read()
-        return web.json_response({"success": True})
-
-    async def start(self, port: int) -> None:
-        app = web.Application(client_max_size=64 * 2**20, handler_args={"auto_decompress": False})
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-
-
-def scrubgate_settings(port: int, admin_port: int, sink: str) -> str:
-    example = yaml.safe_load((ROOT / "config.example.yaml").read_text())
-    settings = {
-        "version": 1,
+def scrubgate_settings(port: int, admin_port: int, sink_url: str) -> dict[str, Any]:
+    """config.example.yaml (its policies, organization, detectors, limits) with one
+    listener and two routes to the sink: ``/fwd`` in forward mode, ``/scrub`` scrubbing
+    with the default policy. No audit log, no reload watching."""
+    settings = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    route = {"upstream": sink_url, "category": "analytics", "format": "json"}
+    settings |= {
         "listeners": [{"name": "main", "host": "127.0.0.1", "port": port}],
         "admin": {"host": "127.0.0.1", "port": admin_port},
-        "hashing": {"key_env": "SCRUBGATE_HASH_KEY"},
-        "organization": example["organization"],
-        "policies": {"default": example["policies"]["default"]},
+        "audit": {"file": ""},
+        "reload": {"watch": False},
         "routes": [
-            {
-                "name": "forward",
-                "match": {"path_prefix": "/fwd"},
-                "upstream": sink,
-                "category": "analytics",
-                "mode": "forward",
-            },
-            {
-                "name": "scrub",
-                "match": {"path_prefix": "/scrub"},
-                "upstream": sink,
-                "category": "analytics",
-                "policy": "default",
-            },
+            {"name": "forward", "match": {"path_prefix": "/fwd"}, "mode": "forward", **route},
+            {"name": "scrub", "match": {"path_prefix": "/scrub"}, "policy": "default", **route},
         ],
     }
-    return yaml.safe_dump(settings)
+    if workers_setting_exists():
+        settings["workers"] = 1
+    return settings
 
 
-async def wait_listening(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def workers_setting_exists() -> bool:
+    """Whether this checkout's scrubgate has a top-level ``workers`` setting."""
+    from proxy.settings import SETTINGS
+
+    return "workers" in SETTINGS.fields
+
+
+def proxy_command(scenario: str, bench: Bench) -> tuple[list[str], str]:
+    """The command starting ``scenario``'s proxy and the URL to send batches to."""
+    port = free_port()
+    if scenario in ("passthrough", "roundtrip"):
+        module = "benchmarks.passthrough" if scenario == "passthrough" else "benchmarks.roundtrip"
+        command = [sys.executable, "-m", module, "--port", str(port)]
+        command += ["--upstream", bench.sink_url, "--loop", bench.baseline_loop]
+        return command, f"http://127.0.0.1:{port}/v1/batch"
+    settings = bench.scratch / f"scrubgate-{port}.yaml"
+    settings.write_text(yaml.safe_dump(scrubgate_settings(port, free_port(), bench.sink_url)))
+    command = [sys.executable, "-m", "proxy.cli", "run", "--config", str(settings)]
+    return [*command, "--log-level", "warning"], scrubgate_url(port, scenario)
+
+
+def scrubgate_url(port: int, scenario: str) -> str:
+    return f"http://127.0.0.1:{port}/{'fwd' if scenario == 'forward' else 'scrub'}/v1/batch"
+
+
+@contextlib.asynccontextmanager
+async def started(scenario: str, bench: Bench) -> AsyncIterator[Target]:
+    """Run ``scenario``'s proxy, pinned to the proxy CPU, for the duration of the block.
+    Its output goes to a file of the scratch directory, quoted if it fails to start."""
+    if scenario == "direct":
+        yield Target(scenario, f"{bench.sink_url}/v1/batch", [])
+        return
+    command, url = proxy_command(scenario, bench)
+    cpus = bench.proxy_cpus
+    output = bench.scratch / f"{scenario}.log"
+    with output.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=ROOT,
+            env=os.environ | {"SCRUBGATE_HASH_KEY": HASH_KEY, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=log,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+    try:
+        await wait_listening(url, process, output)
+        yield Target(scenario, url, process_tree(process.pid))
+    finally:
+        await stop(process)
+
+
+async def wait_listening(url: str, process: asyncio.subprocess.Process, output: Path) -> None:
+    port = int(url.split(":")[2].split("/")[0])
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        if process.returncode is not None:
+            tail = "\n".join(output.read_text(errors="replace").splitlines()[-20:])
+            raise BenchError(f"the proxy for {url} exited with {process.returncode}:\n{tail}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
         except OSError:
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listening on port {port}")
+            continue
+        writer.close()
+        return
+    raise BenchError(f"nothing listening for {url} after 60 s")
 
 
-async def load(
-    url: str, body: bytes, headers: dict[str, str], seconds: float, connections: int
-) -> tuple[int, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as client:
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                async with client.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"{url} answered {response.status}")
-                latencies.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    return len(latencies), latencies
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000
-
-
-async def run(seconds: float, connections: int) -> None:
-    sink_port, pass_port, proxy_port, admin_port = (free_port() for _ in range(4))
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    sink = Sink()
-    await sink.start(sink_port)
-    settings = Path(tempfile.mkdtemp()) / "bench.yaml"
-    settings.write_text(scrubgate_settings(proxy_port, admin_port, sink_url))
-    env = {**os.environ, "SCRUBGATE_HASH_KEY": "b" * 64, "PYTHONPATH": str(ROOT)}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.passthrough", str(pass_port), sink_url],
-            env=env,
-            cwd=ROOT,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "proxy.cli",
-                "run",
-                "--config",
-                str(settings),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,
-        ),
-    ]
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
     try:
-        await wait_listening(pass_port)
-        await wait_listening(proxy_port)
-        await report(sink, seconds, connections, pass_port, proxy_port)
+        await asyncio.wait_for(process.wait(), 10)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+async def verify(target: Target, bench: Bench, batch: Batch, encoding: str) -> None:
+    """Send one batch through ``target`` and check what the sink received."""
+    body = encode(batch.document, encoding)
+    headers = ["Content-Type: application/json"]
+    if encoding != "plain":
+        headers.append(f"Content-Encoding: {encoding}")
+    (connection,) = await connect(target.url, 1)
+    bench.sink.capture, bench.sink.last = True, None
+    try:
+        status = await connection.exchange(build_request(target.url, body, headers))
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        bench.sink.capture = False
+        connection.close()
+    label = f"{batch.label} {encoding}"
+    if status != 200 or bench.sink.last is None:
+        raise BenchError(f"{target.scenario}, {label}: answered {status}, the sink got nothing")
+    check_delivery(
+        target.scenario,
+        label,
+        batch.document,
+        body,
+        None if encoding == "plain" else encoding,
+        bench.sink.last,
+    )
 
 
-async def report(
-    sink: Sink, seconds: float, connections: int, pass_port: int, proxy_port: int
-) -> None:
-    print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {connections} connections, {seconds:g} s per run"
+async def with_peak_rss(work: Awaitable[T], pids: list[int]) -> tuple[T, int]:
+    """Await ``work`` while sampling the RSS of ``pids``; returns its result and the peak."""
+    task = asyncio.ensure_future(work)
+    peak = rss_bytes(pids)
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.01)
+        peak = max(peak, rss_bytes(pids))
+    return task.result(), peak
+
+
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    """CPU time of the processes under test during a run, their share of the wall time,
+    and the share of their CPU that other processes of the machine took meanwhile."""
+
+    seconds: float
+    utilization: float
+    other_load: float | None
+
+
+async def with_cpu(
+    work: Awaitable[T], pids: list[int], proxy_cpus: set[int] | None
+) -> tuple[T, CpuUse]:
+    """Await ``work`` and return its result with the CPU use of ``pids`` meanwhile."""
+    cpu = min(proxy_cpus) if proxy_cpus else None
+    started, own = time.monotonic(), cpu_seconds(pids)
+    busy = cpu_busy_seconds(cpu) if cpu is not None else 0.0
+    result = await work
+    wall, own = time.monotonic() - started, cpu_seconds(pids) - own
+    other = None
+    if cpu is not None:
+        other = min(1.0, max(0.0, cpu_busy_seconds(cpu) - busy - own) / wall)  # tick jitter
+    return result, CpuUse(own, own / wall, other)
+
+
+async def least_disturbed(
+    run: Callable[[], Awaitable[T]], pids: list[int], bench: Bench
+) -> tuple[T, CpuUse]:
+    """Run, and run again (up to ``--retries`` times) while other processes took more than
+    a fifth of the proxy CPU; keep the least disturbed run. Noise only ever slows a run."""
+    best: tuple[T, CpuUse] | None = None
+    for _ in range(1 + bench.options.retries):
+        outcome = await with_cpu(run(), pids, bench.proxy_cpus)
+        if best is None or (outcome[1].other_load or 0) < (best[1].other_load or 0):
+            best = outcome
+        if (outcome[1].other_load or 0) <= DISTURBED:
+            break
+    assert best is not None
+    return best
+
+
+async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> dict[str, Any]:
+    options = bench.options
+    body = encode(batch.document, encoding)
+    body_file = bench.scratch / f"{batch.label.split()[0]}-{encoding}.body"
+    body_file.write_bytes(body)
+    load = loading.Load(target.url, body_file, None if encoding == "plain" else encoding)
+    generator = options.generator
+    if target.pids:
+        await verify(target, bench, batch, encoding)
+    await loading.closed_loop(generator, load, 1, options.warmup)
+    idle = rss_bytes(target.pids)
+    _, peak = await with_peak_rss(
+        loading.closed_loop(generator, load, options.memory_connections, options.memory_duration),
+        target.pids,
     )
-    print(
-        f"{'payload':<16} {'path':<22} {'req/s':>8} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs passthrough':>15}"
+    rss_before = rss_bytes(target.pids)
+    closed, cpu = await least_disturbed(
+        lambda: loading.closed_loop(generator, load, options.connections, options.duration),
+        target.pids,
+        bench,
     )
-    for name, lean in (("127 KB batch", False), ("33 KB batch", True)):
-        raw = orjson.dumps(analytics_batch(lean=lean))
-        for encoding in ("plain", "gzip"):
-            body = gzip.compress(raw) if encoding == "gzip" else raw
-            headers = {
-                "Content-Type": "application/json",
-                **({"Content-Encoding": "gzip"} if encoding == "gzip" else {}),
-            }
-            await verify_scrubbed(
-                sink, f"http://127.0.0.1:{proxy_port}/scrub/v1/batch", body, headers, encoding
+    result: dict[str, Any] = {
+        "scenario": target.scenario,
+        "batch": batch.label,
+        "source": batch.source,
+        "encoding": encoding,
+        "body_bytes": len(body),
+        "json_bytes": len(batch.document),
+        "verified": bool(target.pids),
+        "requests": closed.requests,
+        "requests_per_s": closed.rate,
+        "events_per_s": closed.rate * EVENTS_PER_REQUEST,
+        "latency_ms": closed.latency_ms,
+        "cpu_ms_per_request": cpu.seconds * 1000 / closed.requests if target.pids else None,
+        "cpu_utilization": cpu.utilization if target.pids else None,
+        "other_load": cpu.other_load if target.pids else None,
+        "memory": None,
+        "open_loop": None,
+    }
+    if target.pids:
+        per_request = (peak - idle) / options.memory_connections
+        result["memory"] = {
+            "idle_rss_bytes": idle,
+            "peak_rss_bytes": peak,
+            "connections": options.memory_connections,
+            "per_request_bytes": per_request,
+            "per_request_x_body": per_request / len(batch.document),
+            "growth_bytes": rss_bytes(target.pids) - rss_before,
+            "run_seconds": closed.elapsed,
+        }
+        if batch.label == OPEN_LOOP_BATCH:
+            result["open_loop"] = await added_latency(bench, load, closed.rate / 2, target.pids)
+    return result
+
+
+async def added_latency(
+    bench: Bench, load: loading.Load, rate: float, pids: list[int]
+) -> dict[str, float | None]:
+    """Open-loop latency through the proxy at ``rate``, and the sink's alone at that rate."""
+    options = bench.options
+    through, cpu = await least_disturbed(
+        lambda: loading.open_loop(load, rate, options.open_connections, options.duration),
+        pids,
+        bench,
+    )
+    direct_load = replace(load, url=f"{bench.sink_url}/v1/batch")
+    direct = await loading.open_loop(direct_load, rate, options.open_connections, options.duration)
+    return {
+        "rate": rate,
+        "p50_ms": through.latency_ms["p50"],
+        "p99_ms": through.latency_ms["p99"],
+        "direct_p99_ms": direct.latency_ms["p99"],
+        "added_p99_ms": through.latency_ms["p99"] - direct.latency_ms["p99"],
+        "cpu_utilization": cpu.utilization,
+        "other_load": cpu.other_load,
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+async def preflight(bench: Bench, chosen: list[Batch]) -> bool | None:
+    """Before any timing: check scrubgate's forward and scrub deliveries for every batch
+    and encoding (raises on the first failure), and whether scrubgate runs on uvloop."""
+    scenarios = [name for name in ("forward", "scrub") if name in bench.options.scenarios]
+    if not scenarios:
+        return None
+    async with started("scrub", bench) as scrubgate:
+        port = int(scrubgate.url.split(":")[2].split("/")[0])
+        for scenario in scenarios:
+            target = replace(scrubgate, scenario=scenario, url=scrubgate_url(port, scenario))
+            for batch in chosen:
+                for encoding in bench.options.encodings:
+                    await verify(target, bench, batch, encoding)
+        return maps_library(scrubgate.pids, "uvloop")
+
+
+async def run(options: Options) -> dict[str, Any]:
+    cpus = sorted(os.sched_getaffinity(0))
+    proxy_cpus = {cpus[0]} if len(cpus) > 1 else None
+    if proxy_cpus:
+        os.sched_setaffinity(0, {cpus[1]})  # the sink, and the generator it starts
+    sink = Sink()
+    sink_port = await sink.start()
+    with tempfile.TemporaryDirectory(prefix="scrubgate-bench-") as scratch:
+        bench = Bench(options, sink, f"http://127.0.0.1:{sink_port}", Path(scratch), proxy_cpus)
+        chosen = batches(options.payloads, options.sizes)
+        scrubgate_uvloop = await preflight(bench, chosen)
+        bench.baseline_loop = _baseline_loop(options.baseline_loop, scrubgate_uvloop)
+        results = []
+        for batch in chosen:
+            for encoding in options.encodings:
+                for scenario in options.scenarios:
+                    async with started(scenario, bench) as target:
+                        results.append(await measure(target, bench, batch, encoding))
+    await sink.close()
+    ratio_rows = ratios(results)
+    return {
+        "machine": machine(bench, scrubgate_uvloop, cpus),
+        "options": {
+            "connections": options.connections,
+            "memory_connections": options.memory_connections,
+            "duration": options.duration,
+            "retries": options.retries,
+            "payloads": sorted({batch.source for batch in chosen}),
+        },
+        "results": results,
+        "ratios": ratio_rows,
+        "targets": targets(results, ratio_rows),
+    }
+
+
+def _baseline_loop(choice: str, scrubgate_uvloop: bool | None) -> str:
+    """``auto``: the baselines run on the event loop scrubgate runs on, for a fair ratio."""
+    if choice != "auto":
+        return choice
+    return "uvloop" if scrubgate_uvloop else "asyncio"
+
+
+def machine(bench: Bench, scrubgate_uvloop: bool | None, cpus: list[int]) -> dict[str, Any]:
+    def version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    pinning = (
+        f"proxy on CPU {min(bench.proxy_cpus)}, sink and load generator on CPU {cpus[1]}"
+        if bench.proxy_cpus
+        else "one CPU: nothing pinned"
+    )
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "pinning": pinning,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "aiohttp": version("aiohttp"),
+        "orjson": version("orjson"),
+        "hyperscan": version("hyperscan"),
+        "uvloop": version("uvloop"),
+        "scrubgate_uvloop": scrubgate_uvloop,
+        "baseline_loop": bench.baseline_loop,
+        "generator": generator_version(bench.options.generator),
+        "workers_setting": "workers: 1" if workers_setting_exists() else "none (one process)",
+    }
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def generator_version(generator: str) -> str:
+    if generator != "wrk":
+        return "bundled loadgen.py (closed and open loop)"
+    completed = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    name = " ".join((completed.stdout or completed.stderr).split()[:2]) or "wrk"
+    return f"{name} (closed loop; open loop: bundled loadgen.py)"
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _choices(allowed: tuple[str, ...]) -> Any:
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+        unknown = [part for part in chosen if part not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"{','.join(unknown) or 'nothing'}: choose from {','.join(allowed)}"
             )
-            baseline = None
-            for label, url in (
-                ("passthrough (baseline)", f"http://127.0.0.1:{pass_port}/v1/batch"),
-                ("scrubgate forward", f"http://127.0.0.1:{proxy_port}/fwd/v1/batch"),
-                ("scrubgate scrub", f"http://127.0.0.1:{proxy_port}/scrub/v1/batch"),
-            ):
-                count, latencies = await load(url, body, headers, seconds, connections)
-                rate = count / seconds
-                baseline = baseline or rate
-                print(
-                    f"{name + ' ' + encoding:<16} {label:<22} {rate:8,.0f} {rate * EVENTS_PER_REQUEST:9,.0f} "
-                    f"{percentile(latencies, 0.5):7.2f} {percentile(latencies, 0.99):7.2f} {rate / baseline:14.0%}"
-                )
+        return chosen
+
+    return parse
 
 
-async def verify_scrubbed(
-    sink: Sink, url: str, body: bytes, headers: dict[str, str], encoding: str
-) -> None:
-    async with (
-        aiohttp.ClientSession() as client,
-        client.post(url, data=body, headers=headers) as response,
-    ):
-        assert response.status == 200, response.status
-    received = gzip.decompress(sink.last_body) if encoding == "gzip" else sink.last_body
-    text = received.decode()
-    assert (
-        "@example.com" not in text
-        and "4111 1111" not in text
-        and "198.51.100." not in text.replace("198.51.100.0", "")
-    ), "scrub route leaked"
-    assert len(orjson.loads(received)["batch"]) == EVENTS_PER_REQUEST
-
-
-def main() -> None:
+def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.connections))
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 s per measurement")
+    parser.add_argument("--duration", type=float, help="seconds per timed run (default 5)")
+    parser.add_argument("--scenarios", type=_choices(SCENARIOS), default=SCENARIOS)
+    parser.add_argument("--sizes", type=_choices(("127", "33")), default=("127", "33"))
+    parser.add_argument("--encodings", type=_choices(("plain", "gzip")), default=("plain", "gzip"))
+    parser.add_argument("--connections", type=int, default=16, help="closed-loop connections")
+    parser.add_argument("--memory-connections", type=int, default=64)
+    parser.add_argument(
+        "--retries",
+        type=int,
+        help="repeat a timed run disturbed by other processes up to N times (default 2; quick: 0)",
+    )
+    parser.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
+    parser.add_argument("--payloads", choices=("auto", "reference", "generated"), default="auto")
+    parser.add_argument(
+        "--baseline-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop of the baseline proxies (auto: the one scrubgate runs on)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    duration = args.duration or (1.0 if args.quick else 5.0)
+    options = Options(
+        scenarios=args.scenarios,
+        sizes=args.sizes,
+        encodings=args.encodings,
+        duration=duration,
+        warmup=min(duration, 0.3 if args.quick else 1.0),
+        memory_duration=min(duration, 0.5 if args.quick else 2.0),
+        connections=args.connections,
+        memory_connections=args.memory_connections,
+        open_connections=64,
+        retries=args.retries if args.retries is not None else (0 if args.quick else 2),
+        generator=_generator(parser, args.generator),
+        payloads=args.payloads,
+        baseline_loop=args.baseline_loop,
+    )
+    return options, args.json
+
+
+def _generator(parser: argparse.ArgumentParser, choice: str) -> str:
+    try:
+        return loading.pick_generator(choice)
+    except loading.LoadError as error:
+        parser.error(str(error))
+
+
+def main(argv: list[str] | None = None) -> int:
+    options, json_file = parse_options(argv)
+    try:
+        report = run_fast(run(options))
+    except (BenchError, VerificationFailed, loading.LoadError) as error:
+        print(f"benchmark aborted: {error}", file=sys.stderr)
+        return 1
+    print(render(report))
+    if json_file:
+        Path(json_file).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,17 +1,25 @@
 """The baseline: a plain aiohttp proxy that relays request and response, no parsing.
 
-python -m benchmarks.passthrough PORT UPSTREAM_URL
+    python -m benchmarks.passthrough --port PORT --upstream URL [--loop asyncio|uvloop]
+
+:func:`make_app` also takes a body transform, which is how ``roundtrip.py`` builds the
+parse-and-serialize baseline on the same relay.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import asyncio
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
 
+Transform = Callable[[bytes, str | None], bytes]
+"""Request body and its Content-Encoding → the body to forward."""
 
-async def make_app(upstream: str) -> web.Application:
+
+def make_app(upstream: str, transform: Transform | None = None) -> web.Application:
     session: aiohttp.ClientSession | None = None
 
     async def start(_app: web.Application) -> None:
@@ -25,6 +33,8 @@ async def make_app(upstream: str) -> web.Application:
     async def relay(request: web.Request) -> web.Response:
         assert session is not None
         body = await request.read()
+        if transform is not None:
+            body = transform(body, request.headers.get("Content-Encoding"))
         headers = {
             name: value
             for name, value in request.headers.items()
@@ -46,10 +56,29 @@ async def make_app(upstream: str) -> web.Application:
     return app
 
 
-def main() -> None:
-    port, upstream = int(sys.argv[1]), sys.argv[2]
-    web.run_app(make_app(upstream), host="127.0.0.1", port=port, access_log=None, print=None)
+async def serve(app: web.Application, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` until the process is terminated."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+def run(transform: Transform | None = None) -> None:
+    """Parse the command line and serve the relay on the chosen event loop."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True, help="base URL of the sink")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    args = parser.parse_args()
+    main = serve(make_app(args.upstream, transform), args.port)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -1,0 +1,90 @@
+"""benchmarks/bench_proxy.py runs end to end: a smoke run, never a timing assertion.
+
+Real processes on 127.0.0.1 (sink, load generator, proxies under test), the shortest
+durations the benchmark accepts, one batch and one encoding, so the benchmark cannot rot.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(tmp_path: Path, *options: str) -> tuple[dict, str]:
+    report_file = tmp_path / "bench.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_proxy.py",
+            "--quick",
+            "--json",
+            str(report_file),
+            *options,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return json.loads(report_file.read_text()), completed.stdout
+
+
+def test_quick_run_verifies_then_measures_every_selected_proxy(tmp_path):
+    report, printed = run_bench(
+        tmp_path,
+        *("--duration", "0.2", "--generator", "builtin", "--sizes", "33"),
+        *("--encodings", "gzip", "--scenarios", "direct,roundtrip,scrub"),
+    )
+
+    results = report["results"]
+    assert [result["scenario"] for result in results] == ["direct", "roundtrip", "scrub"]
+    for result in results:
+        assert (result["batch"], result["encoding"]) == ("33 KB", "gzip")
+        assert result["requests"] > 0 and result["requests_per_s"] > 0
+        assert result["events_per_s"] == pytest.approx(20 * result["requests_per_s"])
+        assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+    direct, *proxies = results
+    assert direct["verified"] is False and direct["memory"] is None
+    for result in proxies:
+        assert result["verified"] is True
+        assert result["cpu_ms_per_request"] >= 0 and 0 <= result["other_load"] <= 1
+        assert set(result["memory"]) >= {"per_request_bytes", "per_request_x_body", "growth_bytes"}
+        assert result["memory"]["connections"] == 64
+        assert result["open_loop"]["rate"] == pytest.approx(result["requests_per_s"] / 2)
+        assert set(result["open_loop"]) >= {"p99_ms", "direct_p99_ms", "added_p99_ms"}
+    (ratios,) = report["ratios"]
+    assert ratios["scrub_vs_roundtrip"] == pytest.approx(
+        proxies[1]["requests_per_s"] / proxies[0]["requests_per_s"]
+    )
+    assert {check["target"].split(",")[0] for check in report["targets"]} == {
+        "p99 added latency at half max rate <= 5 ms",
+        "memory per in-flight request <= 3x body",
+    }
+    machine = report["machine"]
+    assert machine["python"] and machine["aiohttp"] and machine["orjson"]
+    assert machine["scrubgate_uvloop"] in (True, False)
+    for heading in ("scrubgate scrub", "scrub / roundtrip", "open loop", "issue 7 targets"):
+        assert heading in printed
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_quick_run_with_wrk(tmp_path):
+    report, _ = run_bench(
+        tmp_path,
+        *("--duration", "1", "--generator", "wrk", "--sizes", "127"),
+        *("--encodings", "plain", "--scenarios", "passthrough"),
+    )
+
+    (result,) = report["results"]
+    assert result["scenario"] == "passthrough" and result["verified"] is True
+    assert result["requests"] > 0 and result["latency_ms"]["p99"] > 0
+    assert report["machine"]["generator"].startswith("wrk")
