@@ -34,7 +34,7 @@ from proxy.pipeline import scrub_request
 from proxy.routing import upstream_url
 from proxy.settings import Limits, Listener, Route
 from proxy.spool import Attempt, SpooledRequest, Spooler, classify, retryable
-from proxy.state import ReloadResult, SettingsHolder, Snapshot
+from proxy.state import SettingsHolder, Snapshot, log_reload
 
 log = logging.getLogger("scrubgate")
 
@@ -622,21 +622,10 @@ class ScrubgateServer:
                 continue
             result = self.holder.reload()
             failed_digest = None if result.ok else digest
-            self._log_reload(result, "settings file changed")
+            log_reload(log, result, "settings file changed")
 
     def _reload_from_signal(self) -> None:
-        self._log_reload(self.holder.reload(), "SIGHUP")
-
-    @staticmethod
-    def _log_reload(result: ReloadResult, cause: str) -> None:
-        if result.ok:
-            log.info("settings reloaded after %s (changed: %s)", cause, result.changed)
-        else:
-            log.error(
-                "settings reload after %s failed; keeping the previous settings:\n%s",
-                cause,
-                "\n".join(result.problems),
-            )
+        log_reload(log, self.holder.reload(), "SIGHUP")
 
 
 def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:

@@ -6,6 +6,7 @@ so a reload never changes the plan under a request in flight.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -63,3 +64,15 @@ class SettingsHolder:
     @staticmethod
     def _build(settings: LoadedSettings) -> Snapshot:
         return Snapshot(settings=settings, routes=RouteTable(settings.routes))
+
+
+def log_reload(log: logging.Logger, result: ReloadResult, cause: str) -> None:
+    """One log line for a reload's outcome: what changed, or every problem found."""
+    if result.ok:
+        log.info("settings reloaded after %s (changed: %s)", cause, result.changed)
+    else:
+        log.error(
+            "settings reload after %s failed; the previous settings stay in force:\n%s",
+            cause,
+            "\n".join(result.problems),
+        )

@@ -47,7 +47,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from proxy import metrics
 from proxy.admin import AdminEndpoints
 from proxy.settings import Listener, LoadedSettings, SettingsError, load_settings
-from proxy.state import ReloadResult
+from proxy.state import ReloadResult, log_reload
 from proxy.worker import READY, RELOAD_FAILED, RELOADED, Report
 
 log = logging.getLogger("scrubgate.supervisor")
@@ -342,14 +342,7 @@ class Supervisor:
         reload runs at a time."""
         async with self._reload_lock:
             result = await self._reload()
-        if result.ok:
-            log.info("settings reloaded after %s (changed: %s)", cause, result.changed)
-        else:
-            log.error(
-                "settings reload after %s failed; the workers keep the previous settings:\n%s",
-                cause,
-                "\n".join(result.problems),
-            )
+        log_reload(log, result, cause)
         return result
 
     async def _reload(self) -> ReloadResult:
