@@ -151,6 +151,11 @@ IN_FLIGHT = Gauge(
     # Summed over the live workers; a dead worker's requests are no longer in flight.
     multiprocess_mode="livesum",
 )
+CLIENT_DISCONNECTS = Counter(
+    "scrubgate_client_disconnects_total",
+    "Clients that closed the connection while an upstream's answer was streamed to them.",
+    registry=REGISTRY,
+)
 OVERLOAD_REJECTIONS = Counter(
     "scrubgate_overload_rejections_total",
     "Requests answered 503 before any processing, by route and the limit that was full "

@@ -420,20 +420,41 @@ async def _discard_body(request: web.Request, limit: int) -> None:
             return
 
 
+_SMALL_ANSWER = 64 * 1024
+"""Upstream answers up to this size are read whole and sent in one write."""
+
+
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
     """Send the upstream's status, headers and body to the client unchanged."""
     async with upstream:
+        headers = response_headers(upstream.headers)
+        length = upstream.content_length
+        if (
+            length is not None
+            and length <= _SMALL_ANSWER
+            and request.method != "HEAD"
+            and upstream.status not in (204, 304)
+        ):
+            # aiohttp sends a Response after the handler returns and drops it quietly if
+            # the client has gone; one write instead of three. (HEAD, 204 and 304 keep the
+            # streamed path: their Content-Length describes a body that is not sent.)
+            body = await upstream.read()
+            return web.Response(
+                status=upstream.status, reason=upstream.reason, headers=headers, body=body
+            )
         response = web.StreamResponse(
-            status=upstream.status,
-            reason=upstream.reason,
-            headers=response_headers(upstream.headers),
+            status=upstream.status, reason=upstream.reason, headers=headers
         )
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
-        await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
+        if length is not None:
+            response.content_length = length
+        try:
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            # The client went away while the answer streamed: nothing left to do for it.
+            metrics.CLIENT_DISCONNECTS.inc()
         return response
 
 

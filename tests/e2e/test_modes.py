@@ -1,9 +1,13 @@
 """Category modes end to end: forward, scrub, drop, block, and unrouted requests."""
 
+import asyncio
 import gzip
 
 import aiohttp
 import orjson
+import pytest
+
+from proxy.metrics import REGISTRY
 
 SETTINGS = """
 version: 1
@@ -112,6 +116,50 @@ async def test_upstream_status_and_body_are_relayed_unchanged(start_proxy, upstr
         assert response.status == 207
         assert await response.read() == b"exactly-this"
         assert response.headers["X-Vendor"] == "v"
+
+
+@pytest.mark.parametrize("size", [10, 64 * 1024, 64 * 1024 + 1, 3 * 2**20])
+async def test_answers_small_and_large_are_relayed_byte_for_byte(start_proxy, upstream, size):
+    upstream.reply = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    upstream.reply_headers = {"Content-Type": "application/octet-stream", "Content-Encoding": "br"}
+    base = await start_proxy(SETTINGS)
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as client,
+        client.post(base + "/fwd", data=b"{}") as response,
+    ):
+        assert response.headers["Content-Length"] == str(size)
+        assert response.headers["Content-Encoding"] == "br"
+        assert await response.read() == upstream.reply
+
+
+async def test_head_answers_keep_the_upstream_content_length(start_proxy, upstream):
+    upstream.reply = b"0123456789"
+    base = await start_proxy(SETTINGS)
+    reader, writer = await asyncio.open_connection(*base.removeprefix("http://").split(":"))
+    writer.write(b"HEAD /fwd/x HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length: 10" in head
+    assert body == b""
+
+
+async def test_a_client_leaving_mid_answer_is_counted_not_an_error(start_proxy, upstream, caplog):
+    upstream.reply = b"z" * (8 * 2**20)
+    base = await start_proxy(SETTINGS)
+    before = REGISTRY.get_sample_value("scrubgate_client_disconnects_total") or 0
+    reader, writer = await asyncio.open_connection(*base.removeprefix("http://").split(":"))
+    writer.write(b"POST /fwd/x HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n\r\n{}")
+    await reader.readexactly(1024)
+    writer.transport.abort()
+    deadline = asyncio.get_running_loop().time() + 10
+    while (REGISTRY.get_sample_value("scrubgate_client_disconnects_total") or 0) == before:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    async with aiohttp.ClientSession() as client, client.post(base + "/fwd", data=b"{}") as again:
+        assert again.status == 200
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
 
 
 async def test_unreachable_upstream_is_502(start_proxy):
