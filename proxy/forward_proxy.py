@@ -129,10 +129,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def proxy_middleware(
     holder: SettingsHolder, listener: str
 ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The middleware of every proxy listener's app.
+    """The middleware of the forward-proxy listener's app (the others only refuse CONNECT:
+    :func:`connect_refusal_middleware`).
 
-    CONNECT reaching aiohttp is refused with 403 (on the forward-proxy listener it is
-    handled before aiohttp, when it opens its connection). On the forward-proxy listener,
+    CONNECT reaching aiohttp is refused with 403 (normally it is handled before aiohttp,
+    when it opens its connection). On the forward-proxy listener,
     absolute-form requests are routed by their host and path, and decrypted requests of an
     intercepted connection by the CONNECT host; no route for that host: 403. Everything
     else goes to the handler unchanged, where an absolute-form target matches no route.
@@ -141,10 +142,7 @@ def proxy_middleware(
     @web.middleware
     async def route_by_destination(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method == "CONNECT":
-            _count_connect(listener, NO_DESTINATION, "refused")
-            response = _json(403, "CONNECT is not allowed on this listener")
-            response.force_close()
-            return response
+            return refuse_connect(listener)
         intercepted = CONNECT_HOST.get()
         if intercepted is not None:
             # Decrypted requests go where the client's CONNECT said, whatever their Host.
@@ -162,6 +160,30 @@ def proxy_middleware(
         return await handler(request.clone(rel_url=URL(target, encoded=True), host=host))
 
     return route_by_destination
+
+
+def connect_refusal_middleware(
+    listener: str,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The middleware of every other proxy listener: CONNECT gets 403 (no route can match
+    it, and it must be counted as refused), everything else goes to the handler."""
+
+    @web.middleware
+    async def refuse_connect_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "CONNECT":
+            return refuse_connect(listener)
+        return await handler(request)
+
+    return refuse_connect_only
+
+
+def refuse_connect(listener: str) -> web.Response:
+    """The answer to a CONNECT that reached aiohttp (never allowed there): 403, counted,
+    and the connection closed."""
+    _count_connect(listener, NO_DESTINATION, "refused")
+    response = _json(403, "CONNECT is not allowed on this listener")
+    response.force_close()
+    return response
 
 
 def _json(status: int, error: str) -> web.Response:

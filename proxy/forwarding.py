@@ -48,7 +48,9 @@ def request_headers(
     """The headers sent upstream: the client's, minus hop-by-hop headers, minus what the
     route removes (cookies and client addresses by default), with User-Agent handled per
     route, and Content-Length set for the body actually sent. Host comes from the URL."""
-    dropped = HOP_BY_HOP | _RECOMPUTED | _connection_tokens(headers) | route.remove_headers
+    dropped = _never_forwarded(route.remove_headers)
+    if "connection" in headers:
+        dropped = dropped | _connection_tokens(headers)
     if _has_credentials(route.upstream):
         # The route's own credentials authenticate to the vendor (and aiohttp refuses a
         # request that carries both): the client's Authorization is not sent on.
@@ -78,7 +80,7 @@ def _has_credentials(upstream: str) -> bool:
 def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The upstream's response headers as relayed to the client: unchanged except for
     hop-by-hop headers, which belong to the upstream connection."""
-    dropped = HOP_BY_HOP | _connection_tokens(headers)
+    dropped = HOP_BY_HOP | _connection_tokens(headers) if "connection" in headers else HOP_BY_HOP
     return CIMultiDict(
         (name, value) for name, value in headers.items() if name.lower() not in dropped
     )
@@ -129,9 +131,7 @@ class Forwarder:
     ) -> aiohttp.ClientResponse:
         """Send one request; raises :class:`UpstreamUnavailable` on connect/timeout errors."""
         assert self._session is not None, "Forwarder.start() was not awaited"
-        timeout = aiohttp.ClientTimeout(
-            total=limits.upstream_timeout, sock_connect=limits.upstream_connect_timeout
-        )
+        timeout = _client_timeout(limits.upstream_timeout, limits.upstream_connect_timeout)
         try:
             return await self._session.request(
                 method,
@@ -147,6 +147,16 @@ class Forwarder:
             raise UpstreamUnavailable(route.name, timeout=True) from None
         except (aiohttp.ClientError, OSError):
             raise UpstreamUnavailable(route.name, timeout=False) from None
+
+
+@lru_cache(maxsize=64)
+def _never_forwarded(removed_by_route: frozenset[str]) -> frozenset[str]:
+    return HOP_BY_HOP | _RECOMPUTED | removed_by_route
+
+
+@lru_cache(maxsize=32)
+def _client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
 
 
 @lru_cache(maxsize=32)

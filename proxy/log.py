@@ -55,9 +55,14 @@ def configure(level: str, json_lines: bool, worker: int | None = None) -> None:
     root.setLevel(level.upper())
 
 
+def access_enabled() -> bool:
+    """Whether access lines are written (callers skip building them otherwise)."""
+    return ACCESS.isEnabledFor(logging.INFO)
+
+
 def access(fields: Mapping[str, Any]) -> None:
     """One line per request: route, category, verdict, status, sizes, duration, hits."""
-    if not ACCESS.isEnabledFor(logging.INFO):
+    if not access_enabled():
         return
     summary = " ".join(f"{key}={value}" for key, value in fields.items() if key != "rule_hits")
     ACCESS.info(summary, extra={"fields": dict(fields)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -51,9 +52,20 @@ class RouteTable:
         return None
 
 
+_CACHED_PATH_LENGTH = 256
+
+
 def normalize_path(path: str) -> str | None:
     """The canonical form of a request path, or ``None`` when it is not a plain
     origin-form path (absolute URIs, ``..`` segments, encoded separators, backslashes)."""
+    # Telemetry paths repeat endlessly; a long one (client-chosen) is never cached, so the
+    # cache stays small whatever clients send.
+    if len(path) <= _CACHED_PATH_LENGTH:
+        return _normalize_cached(path)
+    return _normalize(path)
+
+
+def _normalize(path: str) -> str | None:
     if not path.startswith("/") or path.startswith("//"):
         return None
     decoded = unquote(path)
@@ -66,6 +78,9 @@ def normalize_path(path: str) -> str | None:
     if decoded.endswith("/") and normalized != "/":
         normalized += "/"
     return normalized
+
+
+_normalize_cached = functools.lru_cache(maxsize=1024)(_normalize)
 
 
 def _has_prefix(path: str, prefix: str) -> bool:
@@ -91,5 +106,16 @@ def upstream_url(route: Route, path: str, query: str) -> str:
     clean = normalize_path(path) or "/"
     if route.strip_prefix and route.path_prefix not in ("", "/"):
         clean = clean[len(route.path_prefix.rstrip("/")) :] or "/"
-    url = route.upstream + quote(clean, safe="/:@!$&'()*+,;=-._~")
+    url = route.upstream + _quote_path(clean)
     return f"{url}?{query}" if query else url
+
+
+@functools.lru_cache(maxsize=1024)
+def _quote_cached(path: str) -> str:
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
+
+
+def _quote_path(path: str) -> str:
+    if len(path) <= _CACHED_PATH_LENGTH:
+        return _quote_cached(path)
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
