@@ -517,6 +517,7 @@ class ScrubgateServer:
         self._tls: dict[str, ssl.SSLContext] = {}
         self._watcher: asyncio.Task[None] | None = None
         holder.on_swap(self._reload_certificates)
+        holder.on_swap(_freeze_long_lived_objects)
         settings = holder.current.settings
         self._forwarder = Forwarder(settings.limits)
         # Audit and spool settings are read at start; a reload keeps them open.

@@ -2,12 +2,14 @@
 fails and every request is scrubbed by exactly one complete plan. Also SIGHUP."""
 
 import asyncio
+import gc
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import aiohttp
@@ -166,5 +168,27 @@ async def test_watched_settings_file_reloads_on_change_and_skips_broken_versions
         ):
             assert response.status == 200
         assert orjson.loads(upstream.arrivals[-1].body) == {"m1": "B", "m2": "B"}
+    finally:
+        await server.stop()
+
+
+async def test_a_replaced_plan_is_garbage_collected(tmp_path):
+    """Startup objects are frozen out of the cyclic collector for speed; a reload lifts
+    the freeze first, so the plan it replaces does not stay in memory."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        "version: 1\n"
+        "listeners: [{name: main, port: 0}]\n"
+        "admin: {port: 0}\n"
+        "policies: {p: {rules: [{id: redact, action: redact}]}}\n"
+        "routes: [{name: r, upstream: 'http://127.0.0.1:9', category: analytics, policy: p}]\n"
+    )
+    server = ScrubgateServer(SettingsHolder(str(path), {}))
+    await server.start()
+    try:
+        old_plan = weakref.ref(server.holder.current.settings.plans["p"])
+        assert server.holder.reload().ok
+        gc.collect()
+        assert old_plan() is None
     finally:
         await server.stop()
