@@ -15,7 +15,7 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -352,3 +352,53 @@ async def test_a_disk_that_fills_mid_write_leaves_no_partial_file_and_serving_co
     finally:
         process.send_signal(signal.SIGTERM)
         assert await exit_code(process) == 0
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs at ``where`` (read-only or tiny, to fail writes as a real disk does);
+    skips the test where this machine does not let us mount."""
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+async def test_a_read_only_spool_relays_failures_until_it_becomes_writable(
+    start_proxy, scripted, tmp_path
+):
+    with mounted_tmpfs(tmp_path / "volume", "ro,size=1m") as volume:
+        base = await start_proxy(settings(scripted.port, volume / "spool"))
+        assert await send_batches(base, 0, 2) == [502, 502]
+        subprocess.run(["mount", "-o", "remount,rw", str(volume)], check=True)
+        # The spool is opened again on the next request that needs it.
+        assert await send_batches(base, 6, 2) == [200, 200]
+        await scripted.start()
+        await wait_for(lambda: len(scripted.received) == 6)
+        assert_delivered_once_in_order(scripted, ids(6, 6))
+
+
+async def test_a_full_disk_keeps_what_fit_and_relays_the_rest(start_proxy, scripted, tmp_path):
+    with mounted_tmpfs(tmp_path / "volume", "size=64k") as volume:
+        text = settings(scripted.port, volume / "spool", spool_options=", max_bytes: 10MiB")
+        base = await start_proxy(text)
+        statuses = [(await send_batches(base, index * 10, 1, per=10))[0] for index in range(40)]
+        accepted = statuses.index(503) if 503 in statuses else statuses.count(200)
+        assert accepted >= 1
+        # The first request that did not fit found the upstream down and got its 502 or,
+        # queued behind the backlog, a 503; either way its client retries. None of them
+        # left a partial file.
+        assert set(statuses[accepted:]) <= {502, 503}
+        assert statuses[:accepted] == [200] * accepted
+        assert not list((volume / "spool").glob("worker-*/*.tmp"))
+        await scripted.start()
+        await wait_for(lambda: len(scripted.received) == accepted * 10)
+        assert_delivered_once_in_order(scripted, ids(0, accepted * 10))
