@@ -30,11 +30,13 @@ _GENERATED_BY = f"Generated from the code by `{REGENERATE}`; do not edit by hand
 def settings_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the settings file, as YAML loads it: ``${VAR}``
     scalars are accepted wherever the loader would expand them."""
+    body = SETTINGS.json_schema()
+    del body["description"]
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "scrubgate settings",
-        "description": f"scrubgate's settings file. {_GENERATED_BY}",
-        **SETTINGS.json_schema(),
+        "description": f"{SETTINGS.doc} {_GENERATED_BY}",
+        **body,
     }
 
 
@@ -163,10 +165,24 @@ def _rows(fields: dict[str, Field], path: str) -> tuple[ReferenceRow, ...]:
             type=_type_text(spec.node, _join(path, key)),
             default=_default_text(spec),
             allowed=_cell(", ".join(f"`{choice}`" for choice in _choices(spec.node))),
-            doc=_cell(spec.node.doc),
+            doc=_cell(_row_doc(spec.node)),
         )
         for key, spec in fields.items()
     )
+
+
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)`])\. (?=[A-Z`])")
+
+
+def _row_doc(node: Node) -> str:
+    """A key's description; only its first sentence when the section of its own block
+    shows the whole of it."""
+    block = node.item if isinstance(node, ListOf) else node
+    block = block.value if isinstance(block, MapOf) else block
+    if not isinstance(block, Obj | Tagged) or (block is not node and block.doc):
+        return node.doc
+    sentences = _SENTENCE_END.split(node.doc, maxsplit=1)
+    return sentences[0] + ("." if len(sentences) > 1 else "")
 
 
 def _type_text(node: Node, path: str) -> str:

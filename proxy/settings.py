@@ -491,9 +491,10 @@ _RULE_COMMON = {
     "types": Field(
         ListOf(
             _str(choices=("string", "number", "boolean", "null", "object", "array")),
-            doc="Only values of these JSON types are changed or removed (for a rule on an "
-            "object or list, the values inside it); empty: any type. Not used by "
-            "`drop-event`, `sample`, or `redact` on `**`.",
+            doc="Only selected values of these JSON types are changed or removed; empty: any "
+            "type. Rules that change values also apply inside selected objects and lists, so "
+            "`types: [string]` limits them to the strings there. Not used by `drop-event`, "
+            "`sample`, or `redact` on `**`.",
             single=True,
         ),
         default=list,
@@ -1268,7 +1269,7 @@ SETTINGS = Obj(
         ),
         "forward_proxy": Field(FORWARD_PROXY),
     },
-    doc="The settings file. Only `version`, `listeners` and `routes` are required; every "
+    doc="scrubgate's settings file. Only `version`, `listeners` and `routes` are required; every "
     "other section has defaults.",
 )
 
