@@ -8,12 +8,14 @@ the committed copies differ from what the code generates.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 import proxy.metrics
@@ -28,11 +30,13 @@ _GENERATED_BY = f"Generated from the code by `{REGENERATE}`; do not edit by hand
 def settings_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the settings file, as YAML loads it: ``${VAR}``
     scalars are accepted wherever the loader would expand them."""
+    body = SETTINGS.json_schema()
+    del body["description"]
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "scrubgate settings",
-        "description": f"scrubgate's settings file. {_GENERATED_BY}",
-        **SETTINGS.json_schema(),
+        "description": f"{SETTINGS.doc} {_GENERATED_BY}",
+        **body,
     }
 
 
@@ -44,7 +48,9 @@ def settings_json_schema_text() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Row:
+class ReferenceRow:
+    """One key of the settings reference, each cell as Markdown."""
+
     key: str
     type: str
     default: str
@@ -53,10 +59,13 @@ class _Row:
 
 
 @dataclass(frozen=True, slots=True)
-class _Section:
-    path: str
+class ReferenceSection:
+    """One block of keys: an object, the items of a list, or the keys one value of a tag
+    (a rule's ``action``) adds. ``heading`` is Markdown; ``rows`` may be empty."""
+
+    heading: str
     doc: str
-    rows: tuple[_Row, ...]
+    rows: tuple[ReferenceRow, ...]
 
 
 _TYPE_NAMES = {
@@ -69,29 +78,42 @@ _TYPE_NAMES = {
     "any": "string, number, boolean or null",
 }
 
+_INTRODUCTION = """\
+Every key of the settings file (`scrubgate check --config FILE` validates one;
+`config.example.yaml` is a commented example). Unknown keys are errors.
+
+- **size**: bytes, as a number or with a unit: `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`,
+  `GiB` (`10MiB`).
+- **duration**: seconds, as a number or with a unit: `ms`, `s`, `m`, `h` (`500ms`, `2s`,
+  `72h`).
+- Any scalar may be written as `${VAR}` or `${VAR:-default}` (environment variables); an
+  unset `${VAR}` without a default is an error.
+- A *list* marked “or one” also takes a single value instead of a list of one.
+- `<name>` stands for a name you choose (letters, digits, `_`, `-`, `.`).
+- **required** keys must be given; *unset* keys have no default and are simply left out
+  (their description says what that means).
+- Relative file and directory paths are relative to the directory of the settings file.
+- A reload (SIGHUP, `POST /-/reload` on the admin listener, or `reload.watch`) applies
+  every setting except those described as *read at start*, which take effect at the next
+  start.
+- The JSON Schema of this file is `docs/scrubgate.schema.json` (`scrubgate schema`)."""
+
+
+def settings_sections() -> list[ReferenceSection]:
+    """The settings reference, block by block, in reading order."""
+    return list(_sections(SETTINGS, ""))
+
 
 def settings_markdown() -> str:
     """The settings reference: every key with its type, default, allowed values and doc."""
-    lines = [
-        "# Settings reference",
-        "",
-        f"<!-- {_GENERATED_BY} -->",
-        "",
-        "Every key of the settings file (`scrubgate check --config FILE` validates one;",
-        "`config.example.yaml` is a commented example). Unknown keys are errors.",
-        "",
-        "- **size**: bytes, as a number or with a unit: `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`,",
-        "  `GiB` (`10MiB`).",
-        "- **duration**: seconds, as a number or with a unit: `ms`, `s`, `m` (`500ms`, `2s`).",
-        "- Any scalar may be written as `${VAR}` or `${VAR:-default}` (environment variables).",
-        "- A *list* marked “or one” also takes a single value instead of a list of one.",
-        "- `<name>` stands for a name you choose (letters, digits, `_`, `-`, `.`).",
-        "- The JSON Schema of this file is `docs/scrubgate.schema.json` (`scrubgate schema`).",
-    ]
-    for section in _sections(SETTINGS, "", "Top-level keys."):
-        lines += ["", f"## `{section.path}`" if section.path else "## Top level", ""]
+    lines = ["# Settings reference", "", f"<!-- {_GENERATED_BY} -->", "", _INTRODUCTION]
+    for section in settings_sections():
+        lines += ["", f"## {section.heading}", ""]
         if section.doc:
             lines += [section.doc, ""]
+        if not section.rows:
+            lines += ["No keys of its own besides the common ones above."]
+            continue
         lines += ["| key | type | default | allowed values | description |"]
         lines += ["|---|---|---|---|---|"]
         lines += [
@@ -101,17 +123,20 @@ def settings_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sections(node: Node, path: str, doc: str = "") -> Iterator[_Section]:
+def _sections(node: Node, path: str, doc: str = "") -> Iterator[ReferenceSection]:
     """Blocks of keys in reading order: an object's own keys, then its nested objects."""
     if isinstance(node, Obj):
-        yield _Section(path, node.doc or doc, _rows(node.fields, path))
+        yield ReferenceSection(_heading(path), node.doc or doc, _rows(node.fields, path))
         for key, spec in node.fields.items():
             yield from _sections(spec.node, _join(path, key))
     elif isinstance(node, Tagged):
-        yield _Section(path, node.doc or doc, _rows(node.common, path))
+        yield ReferenceSection(_heading(path), node.doc or doc, _rows(node.common, path))
         for tag, fields in node.variants.items():
-            if fields:
-                yield _Section(f"{path} ({node.tag}: {tag})", "", _rows(fields, path))
+            yield ReferenceSection(
+                f"`{path}` with `{node.tag}: {tag}`",
+                node.variant_docs.get(tag, ""),
+                _rows(fields, path),
+            )
             for key, spec in fields.items():
                 yield from _sections(spec.node, _join(path, key))
     elif isinstance(node, ListOf):
@@ -120,39 +145,80 @@ def _sections(node: Node, path: str, doc: str = "") -> Iterator[_Section]:
         yield from _sections(node.value, f"{path}.<name>", node.doc)
 
 
-def _rows(fields: dict[str, Field], path: str) -> tuple[_Row, ...]:
+def _heading(path: str) -> str:
+    return f"`{path}`" if path else "Top level"
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-")
+
+
+def _section_link(path: str) -> str:
+    return f"[`{path}`](#{_anchor(_heading(path))})"
+
+
+def _rows(fields: dict[str, Field], path: str) -> tuple[ReferenceRow, ...]:
     return tuple(
-        _Row(
+        ReferenceRow(
             key=_join(path, key),
             type=_type_text(spec.node, _join(path, key)),
             default=_default_text(spec),
             allowed=_cell(", ".join(f"`{choice}`" for choice in _choices(spec.node))),
-            doc=_cell(spec.node.doc),
+            doc=_cell(_row_doc(spec.node)),
         )
         for key, spec in fields.items()
     )
 
 
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)`])\. (?=[A-Z`])")
+
+
+def _row_doc(node: Node) -> str:
+    """A key's description; only its first sentence when the section of its own block
+    shows the whole of it."""
+    block = node.item if isinstance(node, ListOf) else node
+    block = block.value if isinstance(block, MapOf) else block
+    if not isinstance(block, Obj | Tagged) or (block is not node and block.doc):
+        return node.doc
+    sentences = _SENTENCE_END.split(node.doc, maxsplit=1)
+    return sentences[0] + ("." if len(sentences) > 1 else "")
+
+
 def _type_text(node: Node, path: str) -> str:
     if isinstance(node, Scalar):
+        if node.type == "any" and node.check is not None:
+            return "scalar (see description)"
         return _TYPE_NAMES[node.type] + _range_text(node)
     if isinstance(node, ListOf):
-        inner = _type_text(node.item, f"{path}[]")
-        return f"list of {inner}" + (" (or one)" if node.single else "")
+        single = " (or one)" if node.single else ""
+        if isinstance(node.item, Obj | Tagged):
+            return f"list of objects{single}, see {_section_link(f'{path}[]')}"
+        return f"list of {_type_text(node.item, f'{path}[]')}{single}"
     if isinstance(node, MapOf):
         return f"mapping of name → {_type_text(node.value, f'{path}.<name>')}"
-    return f"object (`{path}`)"
+    return f"object, see {_section_link(path)}"
 
 
 def _range_text(node: Scalar) -> str:
     low, high = node.minimum, node.maximum
     if low is not None and high is not None:
-        return f" {low:g} to {high:g}" if low != high else f" = {low:g}"
+        if low == high:
+            return f" = {_bound_text(low, node.type)}"
+        return f" {_bound_text(low, node.type)} to {_bound_text(high, node.type)}"
     if low is not None:
-        return f" ≥ {low:g}"
+        return f" ≥ {_bound_text(low, node.type)}"
     if high is not None:
-        return f" ≤ {high:g}"
+        return f" ≤ {_bound_text(high, node.type)}"
     return ""
+
+
+def _bound_text(bound: float, kind: str) -> str:
+    if kind == "size":
+        return _size_text(int(bound))
+    if kind == "duration":
+        return _duration_text(bound)
+    return f"{bound:g}"
 
 
 def _choices(node: Node) -> tuple[str, ...]:
@@ -168,32 +234,56 @@ def _choices(node: Node) -> tuple[str, ...]:
 def _default_text(spec: Field) -> str:
     if spec.required:
         return "**required**"
-    if spec.default is None or isinstance(spec.node, Obj):
-        return ""
+    if isinstance(spec.node, Obj) and spec.default is not None:
+        return ""  # its section lists the default of every key
+    if spec.default is None:
+        return "*unset*"
     value = spec.default() if callable(spec.default) else spec.default
     kind = spec.node.type if isinstance(spec.node, Scalar) else ""
     return _cell(f"`{_value_text(value, kind)}`")
 
 
 def _value_text(value: Any, kind: str) -> str:
+    """A default as it would be written in the settings file (YAML)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if kind == "size":
         return _size_text(value)
     if kind == "duration":
-        return f"{value:g}s"
+        return _duration_text(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value_text(item, "") for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, float):
         return f"{value:g}"
-    return json.dumps(value, ensure_ascii=False) if value == "" else str(value)
+    if isinstance(value, str) and not _plain_yaml(value):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _plain_yaml(text: str) -> bool:
+    """Whether ``text`` written unquoted in YAML reads back as the same string."""
+    try:
+        return bool(text) and yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
 
 
 def _size_text(size: int) -> str:
     for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if size and size % factor == 0:
             return f"{size // factor}{unit}"
-    return str(size)
+    return f"{size}B"
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, factor in (("h", 3600), ("m", 60)):
+        if seconds >= factor and seconds % factor == 0:
+            return f"{seconds / factor:g}{unit}"
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
 
 
 def _cell(text: str) -> str:

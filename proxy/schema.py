@@ -489,12 +489,15 @@ def _property_schema(spec: Field) -> dict[str, Any]:
 
 @dataclass
 class Tagged(Node):
-    """A mapping whose allowed keys depend on one discriminating key (a rule's ``action``)."""
+    """A mapping whose allowed keys depend on one discriminating key (a rule's ``action``).
+    ``variant_docs`` says what each value of the tag does (a variant may have no keys of
+    its own, so the doc cannot live on its fields)."""
 
     tag: str
     common: dict[str, Field]
     variants: dict[str, dict[str, Field]]
     doc: str = ""
+    variant_docs: dict[str, str] = field(default_factory=dict)
 
     def convert(self, node: yaml.Node, path: str, ctx: Checker) -> Any:
         ctx.mark(path, node)
@@ -518,7 +521,7 @@ class Tagged(Node):
         variants = []
         for tag, extra in self.variants.items():
             fields = {**self.common, **extra}
-            schema = Obj(fields).json_schema()
+            schema = Obj(fields, doc=self.variant_docs.get(tag, "")).json_schema()
             schema["properties"][self.tag] = {"const": tag}
             variants.append(schema)
         result: dict[str, Any] = {"oneOf": variants}

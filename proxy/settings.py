@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from filters.compile import EngineContext, PlanErrors, compile_policy
+from filters.detectors.registry import BUILTIN_NAMES
 from filters.plan import Plan
 from filters.spec import (
     ACTIONS,
@@ -93,16 +94,49 @@ def _check_regex(value: str) -> str | None:
 
 LISTENER = Obj(
     {
-        "name": Field(_str("Name routes refer to."), required=True),
-        "host": Field(_str("Address to bind."), default="127.0.0.1"),
-        "port": Field(Scalar("int", minimum=0, maximum=65535), required=True),
+        "name": Field(
+            _str(
+                "Unique name: routes' `listener` and `forward_proxy.listener` refer to it, and "
+                "it is the `listener` label of unrouted-request metrics."
+            ),
+            required=True,
+        ),
+        "host": Field(
+            _str(
+                "Address to bind. The default serves this host only; `0.0.0.0` (or `::`) "
+                "accepts other hosts too: then let only the product reach the port, and use "
+                "`tls` unless the network between them is trusted (raw telemetry crosses it)."
+            ),
+            default="127.0.0.1",
+        ),
+        "port": Field(
+            Scalar(
+                "int",
+                minimum=0,
+                maximum=65535,
+                doc="TCP port. `0` takes any free port at each start (for tests; several "
+                "workers cannot share it).",
+            ),
+            required=True,
+        ),
         "tls": Field(
             Obj(
                 {
-                    "cert_file": Field(_str("PEM certificate chain."), required=True),
-                    "key_file": Field(_str("PEM private key."), required=True),
+                    "cert_file": Field(
+                        _str("PEM certificate chain: the server certificate, then intermediates."),
+                        required=True,
+                    ),
+                    "key_file": Field(
+                        _str(
+                            "Unencrypted PEM private key of that certificate; keep it readable "
+                            "by the scrubgate user only."
+                        ),
+                        required=True,
+                    ),
                 },
-                doc="Serve HTTPS (TLS 1.2+). Files are read again on reload.",
+                doc="Serve HTTPS (TLS 1.2 or newer). The files are checked at load and read "
+                "again on every reload, so a renewed certificate needs no restart; turning TLS "
+                "on or off does. Not allowed on the forward-proxy listener.",
             )
         ),
     }
@@ -111,73 +145,284 @@ LISTENER = Obj(
 ADMIN = Obj(
     {
         "host": Field(
-            _str("Address of the admin listener; keep it on loopback."), default="127.0.0.1"
+            _str(
+                "Address of the admin listener. Keep it on loopback (`127.x.x.x`, `::1`, "
+                "`localhost`): any other address requires `token_file` or `token_env`, and "
+                "`/metrics` and the health endpoints are open to whoever reaches the port."
+            ),
+            default="127.0.0.1",
         ),
-        "port": Field(Scalar("int", minimum=0, maximum=65535), default=9090),
-        "token_file": Field(_str("File holding the bearer token for mutating endpoints.")),
-        "token_env": Field(_str("Environment variable holding that token.")),
-    }
+        "port": Field(
+            Scalar(
+                "int",
+                minimum=0,
+                maximum=65535,
+                doc="TCP port of the admin listener; `0` takes any free port.",
+            ),
+            default=9090,
+        ),
+        "token_file": Field(
+            _str(
+                "File holding the admin token (trailing newlines stripped). With a token, "
+                "`POST /-/reload` and `GET /-/config` need `Authorization: Bearer <token>` "
+                "(compared in constant time); `/metrics`, `/-/healthy` and `/-/ready` stay "
+                "open. Used instead of `token_env` when both are set; read again on reload."
+            )
+        ),
+        "token_env": Field(
+            _str(
+                "Name of an environment variable holding the admin token, used when "
+                "`token_file` is not set. The token itself never belongs in this file."
+            )
+        ),
+    },
+    doc="The admin listener: `/metrics` (Prometheus), `/-/healthy`, `/-/ready`, "
+    "`POST /-/reload` and `GET /-/config` (the effective settings, secrets masked). With "
+    "several workers the supervisor process serves it. `host` and `port` are read at start; "
+    "the token follows reloads.",
 )
 
 HASHING = Obj(
     {
-        "algorithm": Field(_str(choices=("hmac-sha256", "xxh3-128")), default="hmac-sha256"),
-        "key_file": Field(_str("File holding the secret hash key (>= 16 bytes, or hex:...).")),
-        "key_env": Field(_str("Environment variable holding the secret hash key.")),
-        "length": Field(Scalar("int", minimum=8, maximum=64), default=32),
-        "prefix": Field(_str(), default=""),
+        "algorithm": Field(
+            _str(
+                "`hmac-sha256`: HMAC-SHA256, cryptographic: without the key, nobody can "
+                "reverse a hashed id by trying likely values. `xxh3-128`: keyed xxh3, faster "
+                "but NOT cryptographic (no brute-force resistance): only for pseudonymous "
+                "joins inside a trusted pipeline.",
+                choices=("hmac-sha256", "xxh3-128"),
+            ),
+            default="hmac-sha256",
+        ),
+        "key_file": Field(
+            _str(
+                "File holding the secret hash key: its bytes, trailing newlines stripped, at "
+                "least 16 of them (Python's `secrets.token_hex(32)` makes a good key). Used "
+                "instead of `key_env` when both are set. Keep it 0600 and away from the "
+                "vendor: with the key, hashed ids can be reversed by dictionary attack."
+            )
+        ),
+        "key_env": Field(
+            _str(
+                "Name of an environment variable holding the secret hash key (at least 16 "
+                "bytes), used when `key_file` is not set. There is no default name; "
+                "`config.example.yaml` uses `SCRUBGATE_HASH_KEY`."
+            )
+        ),
+        "length": Field(
+            Scalar(
+                "int",
+                minimum=8,
+                maximum=64,
+                doc="Hex characters of the digest kept: 8 to 64 with `hmac-sha256`, 8 to 32 "
+                "with `xxh3-128`. 32 characters are 128 bits; shorter hashes collide sooner.",
+            ),
+            default=32,
+        ),
+        "prefix": Field(
+            _str("Text put in front of every hash, e.g. `h:` to mark values as hashed."),
+            default="",
+        ),
     },
-    doc="Keyed hashing. The key itself never appears in this file.",
+    doc="Keyed hashing for `hash` and `sample` rules. The key is read from `key_file` or "
+    "`key_env`, never written in this file, and is needed only when a policy hashes or "
+    "samples. Use the same key, algorithm and length on every replica so hashed ids join "
+    "across events; changing any of them changes every hash. Follows reloads.",
 )
 
 ORGANIZATION = Obj(
     {
         "names": Field(
-            _strings("Organization names, matched case-insensitively as words."), default=list
+            _strings("Organization names, matched as whole words (`Acme`, not `Acmeville`)."),
+            default=list,
         ),
-        "domains": Field(_strings("Domains; subdomains match too."), default=list),
-        "hostnames": Field(_strings(), default=list),
-        "cidrs": Field(_strings("Address ranges like 10.20.0.0/16."), default=list),
-        "base_urls": Field(_strings("Base URLs of the product install."), default=list),
-        "files": Field(
+        "domains": Field(
             _strings(
-                "Files with one entry per line under '# names', '# domains', '# hostnames', "
-                "'# cidrs' or '# base_urls' headers."
+                "Domains; every subdomain matches too and the whole host name is replaced "
+                "(`corp.example.net` covers `jira.corp.example.net`, not "
+                "`notcorp.example.net`)."
             ),
             default=list,
         ),
-    }
+        "hostnames": Field(
+            _strings(
+                "Host names, matched between dots or other characters that cannot be part "
+                "of a name (`build-01` in `build-01.internal`, not in `build-01-old`)."
+            ),
+            default=list,
+        ),
+        "cidrs": Field(
+            _strings(
+                "Address ranges like `10.20.0.0/16` or `fd00::/8`: IPv4 and IPv6 addresses "
+                "inside them are replaced."
+            ),
+            default=list,
+        ),
+        "base_urls": Field(
+            _strings(
+                "Base URLs of the product install (`https://jira.corp.example.net`), matched "
+                "at the start of a URL; the path after them stays. A trailing `/` is ignored."
+            ),
+            default=list,
+        ),
+        "files": Field(
+            _strings(
+                "More entries, from files with one entry per line under `# names`, "
+                "`# domains`, `# hostnames`, `# cidrs` or `# base_urls` header lines; other "
+                "lines starting with `#` are comments, and an entry before any header is an "
+                "error. Read again on every reload."
+            ),
+            default=list,
+        ),
+    },
+    doc="The organization dictionary: what identifies your organization is replaced by "
+    "`[org]` wherever it appears inside a string, by every `redact` rule with "
+    "`organization: true` (the default). Matching is case-insensitive; entries need at "
+    "least two characters. Follows reloads.",
 )
 
 DETECTORS = Obj(
     {
         "phone_regions": Field(
-            _strings("Regions for phone numbers written without +country code.")
+            _strings(
+                "ISO 3166 region codes (`US`, `GB`, ...) that phone numbers written without "
+                "`+country code` are validated against; numbers with `+` are recognized by "
+                "their calling code whatever this says. Unset or empty: US, GB, DE, FR, IN, "
+                "BR, JP, AU, CA. More regions find more numbers, and more false positives."
+            )
         ),
         "sensitive_query_params": Field(
-            _strings("Query parameter names whose values are always redacted.")
+            _strings(
+                "More query parameter names (case-insensitive) whose values the "
+                "`sensitive_query_params` detector replaces with `[redacted]` "
+                "(`?invite=abc` → `?invite=[redacted]`), added to the built-in ones (`token`, "
+                "`access_token`, `password`, `secret`, `api_key`, `key`, `sig`, `session`, "
+                "`code`, `email` and more). Names cannot hold `=`, `&`, `#`, `;`, `?` or spaces."
+            )
         ),
-    }
+    },
+    doc="Options of the built-in detectors that `redact` rules run. Follows reloads.",
 )
 
 LIMITS = Obj(
     {
-        "max_body_bytes": Field(Scalar("size", minimum=1), default=10 * 2**20),
-        "max_decoded_bytes": Field(Scalar("size", minimum=1), default=50 * 2**20),
-        "max_ratio": Field(Scalar("int", minimum=1), default=100),
-        "max_depth": Field(Scalar("int", minimum=1, maximum=250), default=128),
-        "max_values": Field(Scalar("int", minimum=1), default=1_000_000),
-        "max_parts": Field(Scalar("int", minimum=1), default=1000),
-        "max_header_count": Field(Scalar("int", minimum=1), default=100),
-        "max_header_bytes": Field(Scalar("size", minimum=256), default=16 * 2**10),
-        "max_concurrent_requests": Field(Scalar("int", minimum=1), default=1024),
-        "upstream_connect_timeout": Field(Scalar("duration", minimum=0.001), default=5.0),
-        "upstream_timeout": Field(Scalar("duration", minimum=0.001), default=30.0),
+        "max_body_bytes": Field(
+            Scalar(
+                "size",
+                minimum=1,
+                doc="Largest request body as received (before decompression). A larger "
+                "declared Content-Length is answered 413 at once; a chunked body on a scrub "
+                "route is answered 413 as soon as it passes the limit. Forward-mode routes "
+                "stream bodies unread, so for them only a declared length is checked.",
+            ),
+            default=10 * 2**20,
+        ),
+        "max_decoded_bytes": Field(
+            Scalar(
+                "size",
+                minimum=1,
+                doc="Largest body after undoing its Content-Encoding layers (gzip, deflate, "
+                "br, zstd; also the deflate inside a Sentry store body): decompression stops "
+                "at the cap and the request is answered 413. About the most memory one "
+                "decompression may take.",
+            ),
+            default=50 * 2**20,
+        ),
+        "max_ratio": Field(
+            Scalar(
+                "int",
+                minimum=1,
+                doc="Largest decompressed-to-compressed size ratio: a body may decode to at "
+                "most `min(max_decoded_bytes, its size * max_ratio)` bytes, which stops "
+                "decompression bombs early; beyond it: 413.",
+            ),
+            default=100,
+        ),
+        "max_depth": Field(
+            Scalar(
+                "int",
+                minimum=1,
+                maximum=250,
+                doc="Deepest nesting of a document the engine walks into; a deeper document "
+                "is not forwarded and the route's `on_unparseable` answers.",
+            ),
+            default=128,
+        ),
+        "max_values": Field(
+            Scalar(
+                "int",
+                minimum=1,
+                doc="Most values in one scrubbed document (counted on its serialized JSON); a "
+                "larger one is not forwarded and the route's `on_unparseable` answers.",
+            ),
+            default=1_000_000,
+        ),
+        "max_parts": Field(
+            Scalar(
+                "int",
+                minimum=1,
+                doc="Most form fields or query parameters, multipart parts, or Sentry "
+                "envelope items in one request; beyond it the route's `on_unparseable` "
+                "answers.",
+            ),
+            default=1000,
+        ),
+        "max_header_count": Field(
+            Scalar(
+                "int",
+                minimum=1,
+                doc="Most headers a routed request may carry; beyond it: 431, nothing is "
+                "forwarded.",
+            ),
+            default=100,
+        ),
+        "max_header_bytes": Field(
+            Scalar(
+                "size",
+                minimum=256,
+                doc="Longest request line or header line (beyond it the HTTP parser answers "
+                "400 or 431), and longest CONNECT request head on the forward-proxy listener "
+                "(431). Read at start, except for CONNECT heads.",
+            ),
+            default=16 * 2**10,
+        ),
+        "max_concurrent_requests": Field(
+            Scalar(
+                "int",
+                minimum=1,
+                doc="Requests in flight at once, per process (per worker); beyond it new "
+                "requests get 503 with `Retry-After: 1`. Also the size of the upstream "
+                "connection pool, which is set at start.",
+            ),
+            default=1024,
+        ),
+        "upstream_connect_timeout": Field(
+            Scalar(
+                "duration",
+                minimum=0.001,
+                doc="Time to open a connection to an upstream, or to a tunnelled CONNECT "
+                "destination. Past it the client gets 504, or the scrubbed request is "
+                "spooled if its route spools.",
+            ),
+            default=5.0,
+        ),
+        "upstream_timeout": Field(
+            Scalar(
+                "duration",
+                minimum=0.001,
+                doc="Time an upstream request may take in all: connecting, sending the body "
+                "and the upstream's answer. Past it the client gets 504, or the scrubbed "
+                "request is spooled if its route spools.",
+            ),
+            default=30.0,
+        ),
         "max_buffered_bytes": Field(
             Scalar(
                 "size",
                 minimum=1024,
-                doc="Request bodies held in memory at once; beyond it new requests get 503.",
+                doc="Request bodies held in memory at once, per process (per worker); only "
+                "scrub routes buffer bodies. A request whose body would pass it gets 503 "
+                "with `Retry-After: 1`.",
             ),
             default=256 * 2**20,
         ),
@@ -186,7 +431,8 @@ LIMITS = Obj(
                 "duration",
                 minimum=0.01,
                 doc="A connection without a complete request head this long after it opened or "
-                "after its previous response is closed (idle keep-alive and slow clients).",
+                "after its previous response is closed: the keep-alive idle timeout and the "
+                "defence against slow clients (slowloris). Read at start.",
             ),
             default=15.0,
         ),
@@ -194,7 +440,8 @@ LIMITS = Obj(
             Scalar(
                 "duration",
                 minimum=0.01,
-                doc="Time a client has to send the body of a request that is scrubbed; then 408.",
+                doc="Time a client has to send the whole body of a request to a scrub route; "
+                "then 408 and nothing is forwarded.",
             ),
             default=30.0,
         ),
@@ -202,36 +449,87 @@ LIMITS = Obj(
             Scalar(
                 "duration",
                 minimum=0,
-                doc="On SIGTERM, how long requests in flight may take to finish.",
+                doc="On SIGTERM or SIGINT, listeners stop accepting at once and requests in "
+                "flight get this long to finish; scrubbed requests still unsent then go to "
+                "the spool. Read at start.",
             ),
             default=20.0,
         ),
-    }
+    },
+    doc="Bounds on what one request may cost, each with a defined answer: 413 for bodies, "
+    "431 for headers, the route's `on_unparseable` for documents too deep or too large, 503 "
+    "with Retry-After when the proxy is full, 408 for a body that stalls; counted in "
+    "`scrubgate_payload_errors_total` or `scrubgate_overload_rejections_total`. They follow "
+    "reloads unless they say otherwise.",
 )
 
 _RULE_COMMON = {
-    "id": Field(_str("Shown in metrics, logs and --explain."), required=True),
-    "action": Field(_str(choices=ACTIONS), required=True),
+    "id": Field(
+        _str(
+            "Unique within the policy: the `rule` label of `scrubgate_rule_hits_total`, and what "
+            "`scrubgate scrub --explain`, the access log and the audit log show."
+        ),
+        required=True,
+    ),
+    "action": Field(
+        _str(
+            "What the rule does; each action's own keys are listed in the sections below.",
+            choices=ACTIONS,
+        ),
+        required=True,
+    ),
     "select": Field(
-        _strings("Selectors: dotted paths with [*], *, ** and key globs."),
+        _strings(
+            "Where the rule applies: selectors such as `a.b`, `a[*].b`, `a[2]`, `a.*.b` (`*`: "
+            "any one key or list element), `**` (any depth, e.g. `**.email`) and key globs "
+            'like `*password*`; a key holding dots is quoted: `a."b.c"`. A rule that changes '
+            "values and selects an object or list applies to every value inside it. For "
+            "`drop-event` and `sample`: the values tested. Default: `**`, everything."
+        ),
         default=lambda: [EVERYTHING],
     ),
     "types": Field(
         ListOf(
-            _str(choices=("string", "number", "boolean", "null", "object", "array")), single=True
+            _str(choices=("string", "number", "boolean", "null", "object", "array")),
+            doc="Only selected values of these JSON types are changed or removed; empty: any "
+            "type. Rules that change values also apply inside selected objects and lists, so "
+            "`types: [string]` limits them to the strings there. Not used by `drop-event`, "
+            "`sample`, or `redact` on `**`.",
+            single=True,
         ),
         default=list,
     ),
-    "ignore_case": Field(Scalar("bool"), default=False),
-    "description": Field(_str()),
+    "ignore_case": Field(
+        Scalar(
+            "bool",
+            doc="Match key names and key globs of `select` (and of `keep`'s `fields`) "
+            "case-insensitively.",
+        ),
+        default=False,
+    ),
+    "description": Field(_str("Free text for readers of the settings file; not used.")),
 }
 
 _PATTERN = Obj(
     {
-        "name": Field(_str(), required=True),
-        "regex": Field(_str("RE2 syntax (linear time)."), required=True),
-        "replacement": Field(_str()),
-        "ignore_case": Field(Scalar("bool"), default=False),
+        "name": Field(
+            _str(
+                "Detector name: the `detector` label of `scrubgate_detector_hits_total` and "
+                "the default replacement `[name]`; must not be a built-in detector's name."
+            ),
+            required=True,
+        ),
+        "regex": Field(
+            _str(
+                "RE2 syntax (linear time: no backreferences or lookaround), ASCII only "
+                "(`\\xHH` for other bytes), without anchors (`^`, `$`): values are scanned in "
+                "one joined buffer. `.` and negated classes never run past the end of a JSON "
+                "string."
+            ),
+            required=True,
+        ),
+        "replacement": Field(_str("Text that replaces each match; default `[name]`.")),
+        "ignore_case": Field(Scalar("bool", doc="Match case-insensitively."), default=False),
     }
 )
 
@@ -241,98 +539,392 @@ RULE = Tagged(
     variants={
         "remove": {},
         "keep": {
-            "fields": Field(_strings("Selectors (relative) of what survives."), required=True)
+            "fields": Field(
+                _strings(
+                    "Selectors, relative to each selected object, of the values that survive; "
+                    "everything else inside the object is removed."
+                ),
+                required=True,
+            )
         },
         "hash": {},
         "mask": {
-            "keep_last": Field(Scalar("int", minimum=0), default=4),
-            "keep_first": Field(Scalar("int", minimum=0), default=0),
-            "char": Field(_str(), default="*"),
+            "keep_last": Field(
+                Scalar("int", minimum=0, doc="Characters left visible at the end (at most 64)."),
+                default=4,
+            ),
+            "keep_first": Field(
+                Scalar("int", minimum=0, doc="Characters left visible at the start (at most 64)."),
+                default=0,
+            ),
+            "char": Field(_str("The masking character: exactly one character."), default="*"),
         },
-        "replace": {"with": Field(Scalar("any"), required=True)},
+        "replace": {
+            "with": Field(
+                Scalar("any", doc="The constant: a string, number, boolean or null."),
+                required=True,
+            )
+        },
         "redact": {
-            "detectors": Field(_strings("Detector names, or 'all'."), default="all"),
-            "patterns": Field(ListOf(_PATTERN), default=list),
-            "organization": Field(Scalar("bool"), default=True),
+            "detectors": Field(
+                _strings(
+                    "Built-in detectors to run: "
+                    + ", ".join(f"`{name}`" for name in BUILTIN_NAMES)
+                    + "; `all` is every one of them except `uuid`."
+                ),
+                default="all",
+            ),
+            "patterns": Field(
+                ListOf(
+                    _PATTERN,
+                    doc="Your own detectors, each a name and a regular expression, run "
+                    "together with `detectors`.",
+                ),
+                default=list,
+            ),
+            "organization": Field(
+                Scalar(
+                    "bool",
+                    doc="Also replace the entries of the `organization` dictionary with `[org]` "
+                    "(when it has any).",
+                ),
+                default=True,
+            ),
         },
         "truncate": {
-            "max_length": Field(Scalar("int", minimum=1), required=True),
-            "suffix": Field(_str(), default="…"),
+            "max_length": Field(
+                Scalar(
+                    "int",
+                    minimum=1,
+                    doc="Longest string kept, in characters (code points), suffix included.",
+                ),
+                required=True,
+            ),
+            "suffix": Field(
+                _str("Put at the end of cut strings; must be shorter than `max_length`."),
+                default="…",
+            ),
         },
         "generalize": {
-            "kind": Field(_str(choices=("ip", "url", "timestamp", "user_agent")), required=True),
-            "ipv4_prefix": Field(Scalar("int", minimum=0, maximum=32), default=24),
-            "ipv6_prefix": Field(Scalar("int", minimum=0, maximum=128), default=48),
-            "allow_params": Field(_strings(), default=list),
+            "kind": Field(
+                _str(
+                    "`ip`: the address's network (`192.0.2.77` → `192.0.2.0`). `url`: scheme, "
+                    "host, port and path; userinfo, fragment and every query parameter not in "
+                    "`allow_params` are dropped. `timestamp`: floored to the start of its "
+                    "`bucket`, in the same format. `user_agent`: `Family major / OS` "
+                    "(`Chrome 120 / Windows`).",
+                    choices=("ip", "url", "timestamp", "user_agent"),
+                ),
+                required=True,
+            ),
+            "ipv4_prefix": Field(
+                Scalar(
+                    "int",
+                    minimum=0,
+                    maximum=32,
+                    doc="`kind: ip`: network bits kept of IPv4 addresses (also of IPv4 inside "
+                    "IPv6: mapped, 6to4 and NAT64 addresses).",
+                ),
+                default=24,
+            ),
+            "ipv6_prefix": Field(
+                Scalar(
+                    "int",
+                    minimum=0,
+                    maximum=128,
+                    doc="`kind: ip`: network bits kept of IPv6 addresses.",
+                ),
+                default=48,
+            ),
+            "allow_params": Field(
+                _strings(
+                    "`kind: url`: query parameters kept with their values (names as written "
+                    "or percent-decoded, case-sensitive)."
+                ),
+                default=list,
+            ),
             "bucket": Field(
-                _str(choices=("minute", "hour", "day", "week", "month")), default="hour"
+                _str(
+                    "`kind: timestamp`: the precision kept. Weeks start on Monday; ISO 8601 "
+                    "strings are floored in their own UTC offset, epoch numbers (seconds, "
+                    "milliseconds, microseconds or nanoseconds) in UTC.",
+                    choices=("minute", "hour", "day", "week", "month"),
+                ),
+                default="hour",
             ),
         },
         "drop-event": {
-            "equals": Field(Scalar("any")),
-            "in": Field(ListOf(Scalar("any"))),
-            "matches": Field(_str("RE2 pattern.")),
-            "exists": Field(Scalar("bool")),
+            "equals": Field(
+                Scalar(
+                    "any",
+                    doc="Drop the event when a selected value equals this (booleans never "
+                    "equal numbers).",
+                )
+            ),
+            "in": Field(
+                ListOf(
+                    Scalar("any"), doc="Drop the event when a selected value equals one of these."
+                )
+            ),
+            "matches": Field(
+                _str(
+                    "Drop the event when a selected string contains a match of this RE2 "
+                    "pattern (searched, not anchored; `(?i)` ignores case)."
+                )
+            ),
+            "exists": Field(
+                Scalar(
+                    "bool",
+                    doc="`true`: drop events that have a selected value; `false`: drop events "
+                    "that have none.",
+                )
+            ),
         },
         "sample": {
-            "rate": Field(Scalar("float", minimum=0, maximum=1), required=True),
-            "missing": Field(_str(choices=("keep", "drop")), default="keep"),
+            "rate": Field(
+                Scalar(
+                    "float",
+                    minimum=0,
+                    maximum=1,
+                    doc="Fraction of events kept, from 0 (none) to 1 (all).",
+                ),
+                required=True,
+            ),
+            "missing": Field(
+                _str(
+                    "What happens to an event with no selected string or number: `keep` it or "
+                    "`drop` it.",
+                    choices=("keep", "drop"),
+                ),
+                default="keep",
+            ),
         },
+    },
+    doc="One rule: `select` says where, `action` what. Selectors are relative to each event "
+    "of a batch (`batch[*]`, each NDJSON line, each Sentry item, each OTLP span, log record "
+    "or data point) and also apply to the batch envelope.",
+    variant_docs={
+        "remove": "Delete the selected values: keys with everything inside them, or list elements.",
+        "keep": "Allowlist: inside each selected object, keep only what `fields` selects and "
+        "remove everything else.",
+        "hash": "Replace strings and numbers with their keyed hash (see `hashing`; needs the "
+        'key). A number hashes like its text (`123` and `"123"` give the same hash) and '
+        "becomes a string; null and booleans stay as they are.",
+        "mask": "Replace every character but the first `keep_first` and the last `keep_last` "
+        "with `char`, keeping the length (`4111111111111111` → `************1111`). A value "
+        "no longer than `keep_first + keep_last` is masked whole; numbers become masked "
+        "strings; null and booleans stay.",
+        "replace": "Replace every selected value (every value inside a selected object or "
+        "list) with one constant.",
+        "redact": "Replace what detectors find inside strings with a marker such as `[email]`, "
+        "`[card]` or `[org]`, keeping the rest of the text. A rule selecting exactly `**` runs "
+        "after the other rules (`truncate` excepted), over the whole serialized document, keys "
+        "included: the final safety net. Any other selection runs in rule order over the "
+        "selected strings.",
+        "truncate": "Cut strings longer than `max_length`, ending them with `suffix`; other "
+        "values stay. Runs after the `redact` rules on `**`, so a cut cannot hide the rest "
+        "of an e-mail address or a token from the detectors.",
+        "generalize": "Keep a coarse form of each value, by `kind`. A value the kind cannot "
+        "read does not pass through: it becomes `[ip]` (ip), null (timestamp) or `Other` "
+        "(user agent). Null stays null; `url` leaves non-strings as they are.",
+        "drop-event": "Remove from its batch every event in which a selected value meets the "
+        "one condition given: `equals`, `in`, `matches` or `exists`. Event filters run "
+        "first, on the events as received. When every event of a request is dropped, nothing "
+        "is sent and the client gets the route's `drop_response`.",
+        "sample": "Keep a deterministic fraction of events: the first selected string or "
+        "number of each event (selectors tried in the order written) is hashed with the "
+        "hashing key, so a given user is kept or dropped in every request and on every "
+        "replica. Needs the hash key.",
     },
 )
 
 POLICY = Obj(
-    {"description": Field(_str()), "rules": Field(ListOf(RULE, min_items=1), required=True)}
+    {
+        "description": Field(_str("Free text for readers of the settings file; not used.")),
+        "rules": Field(
+            ListOf(
+                RULE,
+                min_items=1,
+                doc="At least one rule. Order of work: `drop-event` and `sample` rules on the "
+                "events as received; then the other rules in the order written; then "
+                "`redact` rules that select exactly `**`; then `truncate` rules.",
+            ),
+            required=True,
+        ),
+    }
 )
 
 MATCH = Obj(
     {
-        "host": Field(_str("Host header to match (without port).")),
-        "path_prefix": Field(_str(), default="/"),
-        "path_regex": Field(_str(check=_check_regex)),
-        "methods": Field(ListOf(_str(), single=True), default=list),
-    }
+        "host": Field(
+            _str(
+                "Host to match, without port, case-insensitive: the Host header, or on the "
+                "forward-proxy listener the destination host. Unset: any host."
+            )
+        ),
+        "path_prefix": Field(
+            _str(
+                "Path prefix, matched by whole segments: `/feedback` matches `/feedback` and "
+                "`/feedback/x`, not `/feedbacks`; a prefix ending in `/` matches every path "
+                "that starts with it. Paths are percent-decoded and normalized first; paths "
+                "holding `..` never match."
+            ),
+            default="/",
+        ),
+        "path_regex": Field(
+            _str(
+                "Regular expression (Python syntax) searched in the normalized path; anchor "
+                "it with `^` and `$`. Must match in addition to `path_prefix`.",
+                check=_check_regex,
+            )
+        ),
+        "methods": Field(
+            ListOf(_str(), doc="HTTP methods (case-insensitive); empty: any method.", single=True),
+            default=list,
+        ),
+    },
+    doc="What a request must look like for this route: every condition given must hold. "
+    "Left out: every request on the route's listener(s).",
 )
 
 DROP_RESPONSE = Obj(
     {
-        "status": Field(Scalar("int", minimum=200, maximum=299), default=200),
-        "body": Field(_str(), default="{}"),
-        "content_type": Field(_str(), default="application/json"),
+        "status": Field(
+            Scalar("int", minimum=200, maximum=299, doc="HTTP status, 200 to 299."), default=200
+        ),
+        "body": Field(_str("Response body, as written."), default="{}"),
+        "content_type": Field(_str("Content-Type of the answer."), default="application/json"),
     },
-    doc="What a client is answered when its request is dropped.",
+    doc="The success a client is answered when nothing of its request is sent now: mode "
+    "`drop`, `on_unparseable: drop`, every event dropped by the policy, or the request went "
+    "to the spool. Choose what the product's SDK accepts, so that it neither retries nor "
+    "queues.",
 )
 
 HEADERS = Obj(
     {
-        "remove": Field(_strings(), default=lambda: list(DEFAULT_REMOVED_HEADERS)),
-        "keep_only": Field(_strings("If set, every other header is removed.")),
-        "user_agent": Field(_str(choices=("keep", "remove", "generalize")), default="generalize"),
-    }
+        "remove": Field(
+            _strings(
+                "Request headers never forwarded (case-insensitive): by default cookies, "
+                "client addresses and the referrer. A list given here replaces the default."
+            ),
+            default=lambda: list(DEFAULT_REMOVED_HEADERS),
+        ),
+        "keep_only": Field(
+            _strings(
+                "If set, only these request headers are forwarded (an allowlist; `remove` "
+                "still applies)."
+            )
+        ),
+        "user_agent": Field(
+            _str(
+                "`keep` the User-Agent header, `remove` it, or `generalize` it to "
+                "`Family major / OS`.",
+                choices=("keep", "remove", "generalize"),
+            ),
+            default="generalize",
+        ),
+    },
+    doc="Header hygiene for requests sent upstream (in every mode but `drop` and `block`). "
+    "Hop-by-hop headers are always removed; Host and Content-Length are set by scrubgate.",
 )
 
 ROUTE = Obj(
     {
-        "name": Field(_str("Shown in metrics and logs."), required=True),
-        "listener": Field(_str("Listener name; default: every listener.")),
+        "name": Field(
+            _str(
+                "Unique name: the `route` label of metrics, shown in logs and the audit log. "
+                "Spooled requests are delivered by route name: renaming a route drops its "
+                "spooled requests (counted)."
+            ),
+            required=True,
+        ),
+        "listener": Field(
+            _str("Only requests on this listener match; unset: requests on every listener.")
+        ),
         "match": Field(MATCH, default=MATCH.defaults),
         "upstream": Field(
-            _str("Base URL requests are forwarded to.", check=_check_url), required=True
+            _str(
+                "Base URL (`http://` or `https://`, no query or fragment) requests go to, with "
+                "the request path appended (`https://vendor.example/base` + `/v1/batch`). The "
+                "Host header never chooses the destination. Userinfo "
+                "(`https://user:password@host`) authenticates to the upstream, and the "
+                "client's Authorization header is then not forwarded.",
+                check=_check_url,
+            ),
+            required=True,
         ),
-        "strip_prefix": Field(Scalar("bool"), default=False),
-        "category": Field(_str(), required=True),
-        "mode": Field(_str(choices=MODES)),
-        "format": Field(_str(choices=FORMATS), default="auto"),
-        "policy": Field(_str()),
-        "on_unparseable": Field(_str(choices=("drop", "reject")), default="drop"),
-        "attachments": Field(_str(choices=("drop", "keep", "keep-scrub-filename")), default="drop"),
+        "strip_prefix": Field(
+            Scalar(
+                "bool",
+                doc="Remove `match.path_prefix` from the path before appending it to "
+                "`upstream` (`/feedback/v1` → `/v1`).",
+            ),
+            default=False,
+        ),
+        "category": Field(
+            _str(
+                "`feedback`, `analytics`, `clickstream`, `crash`, `traces`, or a category "
+                "declared in `categories`; its mode decides what happens to the route's "
+                "requests unless `mode` is set."
+            ),
+            required=True,
+        ),
+        "mode": Field(
+            _str(
+                "Overrides the category's mode for this route: `forward` (streamed as "
+                "received; only headers are cleaned), `scrub` (the policy applies), `drop` "
+                "(`drop_response`, nothing sent) or `block` (403, nothing sent).",
+                choices=MODES,
+            )
+        ),
+        "format": Field(
+            _str(
+                "Wire format of the bodies of a scrub route; `auto` tells per request from the "
+                "Content-Type, the path and the first bytes. `text`: the whole body is one "
+                "string, which only `redact` rules on `**` change. `binary`: never forwarded "
+                "(answered per `on_unparseable`).",
+                choices=FORMATS,
+            ),
+            default="auto",
+        ),
+        "policy": Field(
+            _str("Name of the policy to apply; required when the route's mode is `scrub`.")
+        ),
+        "on_unparseable": Field(
+            _str(
+                "Answer of a scrub route to a body it cannot parse, or one past `max_depth`, "
+                "`max_values` or `max_parts`: `drop` (`drop_response`, a success the client "
+                "does not retry) or `reject` (400). Either way nothing is forwarded, and it "
+                "is counted in `scrubgate_payload_errors_total`; size limits are always 413.",
+                choices=("drop", "reject"),
+            ),
+            default="drop",
+        ),
+        "attachments": Field(
+            _str(
+                "Binary attachments on scrub routes (multipart file parts and non-UTF-8 "
+                "parts, Sentry attachment and replay items): `drop` them, `keep` them as they "
+                "are (NOT scrubbed), or `keep-scrub-filename` (content as is, file name "
+                "through the detectors).",
+                choices=("drop", "keep", "keep-scrub-filename"),
+            ),
+            default="drop",
+        ),
         "drop_response": Field(DROP_RESPONSE, default=DROP_RESPONSE.defaults),
         "headers": Field(HEADERS, default=HEADERS.defaults),
-        "tls_ca_file": Field(_str("CA bundle to verify the upstream with.")),
+        "tls_ca_file": Field(
+            _str(
+                "CA bundle (PEM) to verify an `https://` upstream with, instead of the "
+                "system's CAs. Upstream TLS is always verified, version 1.2 or newer."
+            )
+        ),
         "on_upstream_failure": Field(
             _str(
-                "spool: keep scrubbed requests in the spool and answer the client like a drop "
-                "(needs spool.directory); relay: pass the upstream's failure to the client.",
+                "When the upstream of a scrub route is unreachable, times out or answers "
+                "408, 429 or 5xx: `spool` keeps the scrubbed request in the spool and answers "
+                "the client like a drop (without a `spool.directory`, failures are relayed); "
+                "`relay` passes the failure to the client (502, 504 or the upstream's answer).",
                 choices=("spool", "relay"),
             ),
             default="spool",
@@ -342,31 +934,59 @@ ROUTE = Obj(
 
 RELOAD = Obj(
     {
-        "watch": Field(Scalar("bool"), default=False),
-        "interval": Field(Scalar("duration", minimum=0.05), default=2.0),
+        "watch": Field(
+            Scalar(
+                "bool",
+                doc="Poll the settings file and reload when its content changes; polling also "
+                "sees the symlink swaps of Kubernetes ConfigMaps. A broken version is "
+                "reported once. Read at start.",
+            ),
+            default=False,
+        ),
+        "interval": Field(
+            Scalar("duration", minimum=0.05, doc="How often the file is polled."),
+            default=2.0,
+        ),
     },
-    doc="Reload when the settings file's content changes (e.g. a Kubernetes ConfigMap).",
+    doc="Reload when the settings file's content changes (e.g. a Kubernetes ConfigMap). "
+    "SIGHUP and `POST /-/reload` always work; a broken file never replaces working settings "
+    "(the reload fails, is logged and counted, and the old settings stay).",
 )
 
 SPOOL = Obj(
     {
         "directory": Field(
             _str(
-                "Where scrubbed requests wait while their upstream fails (created 0700, files "
-                "0600); unset: no spool, upstream failures are relayed to the client."
+                "Where scrubbed requests wait while their upstream fails: one subdirectory "
+                "per worker process (mode 0700), one file per request (0600). Unset or empty: "
+                "no spool, upstream failures are relayed to the client."
             )
         ),
-        "max_bytes": Field(Scalar("size", minimum=1024), default=256 * 2**20),
+        "max_bytes": Field(
+            Scalar(
+                "size",
+                minimum=1024,
+                doc="Most bytes spooled per worker process; what happens beyond it is "
+                "`on_full`. A request larger than this is never spooled.",
+            ),
+            default=256 * 2**20,
+        ),
         "on_full": Field(
             _str(
                 "reject-new: a request that does not fit is not spooled (the client gets the "
-                "upstream's error, or 503); drop-oldest: evict the oldest spooled requests.",
+                "upstream's error, or 503); drop-oldest: evict the oldest spooled requests. "
+                "Both are counted in `scrubgate_spool_drops_total`.",
                 choices=("reject-new", "drop-oldest"),
             ),
             default="reject-new",
         ),
         "max_age": Field(
-            Scalar("duration", minimum=1, doc="Spooled requests older than this are dropped."),
+            Scalar(
+                "duration",
+                minimum=1,
+                doc="Spooled requests older than this are dropped instead of delivered "
+                "(counted in `scrubgate_spool_drops_total`).",
+            ),
             default=72 * 3600.0,
         ),
         "fsync": Field(
@@ -377,27 +997,62 @@ SPOOL = Obj(
             ),
             default=True,
         ),
-        "retry_initial": Field(Scalar("duration", minimum=0.01), default=1.0),
+        "retry_initial": Field(
+            Scalar(
+                "duration",
+                minimum=0.01,
+                doc="Wait before retrying a route's oldest request after its first failure; "
+                "it doubles after each further failure, up to `retry_max`, with jitter "
+                "(each wait is between half and all of the current delay).",
+            ),
+            default=1.0,
+        ),
         "retry_max": Field(
             Scalar(
                 "duration",
                 minimum=0.01,
-                doc="Upper bound of the exponential backoff and of an upstream's Retry-After.",
+                doc="Longest wait between retries, and the most of an upstream's Retry-After "
+                "that is honoured; not less than `retry_initial`.",
             ),
             default=300.0,
         ),
     },
-    doc="Store and forward: scrubbed requests whose upstream is unreachable, times out or "
-    "answers 429/5xx are kept on disk and retried in order per route. Read at start.",
+    doc="Store and forward: when the upstream of a scrub route is unreachable, times out or "
+    "answers 408, 429 or 5xx, the scrubbed request (never a raw one) is written here, the "
+    "client gets the route's `drop_response`, and delivery is retried with backoff, in "
+    "order per route (new requests of a route with a backlog queue behind it). Delivery is "
+    "at least once: a crash may resend a request, never lose one. Forward-mode requests are "
+    "never spooled. Read at start.",
 )
 
 AUDIT = Obj(
     {
-        "file": Field(_str("JSON-lines audit log; unset: no audit log.")),
-        "max_bytes": Field(Scalar("size", minimum=1024), default=10 * 2**20),
-        "backups": Field(Scalar("int", minimum=0), default=5),
+        "file": Field(
+            _str("Path of the JSON-lines audit log, created 0600; unset or empty: no audit log.")
+        ),
+        "max_bytes": Field(
+            Scalar(
+                "size",
+                minimum=1024,
+                doc="Size at which the log is rotated: renamed `FILE.1`, older copies shift "
+                "to `FILE.2` and on.",
+            ),
+            default=10 * 2**20,
+        ),
+        "backups": Field(
+            Scalar(
+                "int",
+                minimum=0,
+                doc="Rotated copies kept; the oldest is deleted. With 0 the file is never "
+                "rotated and grows without bound.",
+            ),
+            default=5,
+        ),
     },
-    doc="Per forwarded request: fields sent and rules applied (paths and counts, no values).",
+    doc="The audit log: one JSON line per request a scrub route forwarded, with its route, "
+    "category, upstream host, status, event counts, the paths of the fields sent and which "
+    "rule changed which path how often, never values. Read at start (a reload keeps the "
+    "open log).",
 )
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -450,16 +1105,20 @@ DESTINATION = Obj(
     {
         "destination": Field(
             _str(
-                "host[:port] a client may CONNECT to (port 443 when left out); "
-                "'*.example.com' allows every subdomain of example.com.",
+                "`host[:port]` a client may CONNECT to (port 443 when left out); "
+                "`*.example.com` allows every subdomain of example.com, not example.com "
+                "itself. IPv6 addresses go in brackets.",
                 check=_check_destination,
             ),
             required=True,
         ),
         "action": Field(
             _str(
-                "tunnel: relay the encrypted bytes, uninspected; intercept: decrypt with a "
-                "certificate minted by ca_cert_file and serve the requests through the routes.",
+                "`tunnel`: relay the encrypted bytes both ways, unread: nothing is scrubbed, "
+                "only counted. `intercept`: decrypt with a certificate minted for the host and "
+                "signed by `ca_cert_file`, and serve the requests through the routes as if "
+                "their Host were the CONNECT host; clients must trust that CA, and clients "
+                "that pin the vendor's certificate fail.",
                 choices=("tunnel", "intercept"),
             ),
             required=True,
@@ -470,19 +1129,41 @@ DESTINATION = Obj(
 FORWARD_PROXY = Obj(
     {
         "listener": Field(
-            _str("The listener clients use as HTTP_PROXY/HTTPS_PROXY (plain HTTP)."),
+            _str(
+                "The listener clients use as `HTTP_PROXY`/`HTTPS_PROXY`: a plain-HTTP one (no "
+                "`tls`). Absolute-form requests on it (`GET http://host/path`) are routed by "
+                "host and path through the routes (no route: 403), so give its routes "
+                "`match.host`. Read at start."
+            ),
             required=True,
         ),
         "destinations": Field(
-            ListOf(DESTINATION, doc="CONNECT allowlist; the first entry that matches wins."),
+            ListOf(
+                DESTINATION,
+                doc="CONNECT allowlist; the first entry that matches wins, anything else is "
+                "answered 403.",
+            ),
             default=list,
         ),
         "ca_cert_file": Field(
-            _str("PEM CA certificate that signs intercepted hosts' certificates.")
+            _str(
+                "PEM CA certificate (CA:TRUE, allowed to sign certificates, not expired) that "
+                "signs the certificates minted for `intercept` destinations; needed for "
+                "`intercept`. The product must trust it."
+            )
         ),
-        "ca_key_file": Field(_str("PEM private key (unencrypted) of that CA.")),
+        "ca_key_file": Field(
+            _str(
+                "Unencrypted PEM private key of that CA. Whoever holds it can impersonate any "
+                "site to clients that trust the CA: keep it 0600, readable by scrubgate only."
+            )
+        ),
         "max_tunnels": Field(
-            Scalar("int", minimum=1, doc="Tunnelled connections open at once (503 beyond)."),
+            Scalar(
+                "int",
+                minimum=1,
+                doc="Tunnels (`action: tunnel`) open at once, per process; beyond it: 503.",
+            ),
             default=1024,
         ),
         "idle_timeout": Field(
@@ -496,7 +1177,8 @@ FORWARD_PROXY = Obj(
         ),
     },
     doc="Forward-proxy mode (off when absent): absolute-form requests are routed by host, "
-    "CONNECT is allowed only to listed destinations.",
+    "CONNECT is allowed only to listed destinations. Whether it is on, and on which "
+    "listener, is read at start; the rest follows reloads.",
 )
 
 MAX_WORKERS = 256
@@ -519,16 +1201,34 @@ def cpu_count() -> int:
 
 SETTINGS = Obj(
     {
-        "version": Field(Scalar("int", minimum=1, maximum=1), required=True),
+        "version": Field(
+            Scalar("int", minimum=1, maximum=1, doc="Settings format version; must be `1`."),
+            required=True,
+        ),
         "workers": Field(
             Scalar(
                 "any",
-                doc="Processes serving the listeners (sharing their ports); auto: one per CPU.",
+                doc="`auto` or a number of worker processes from 1 to 256, all serving every "
+                "listener on the same ports (SO_REUSEPORT). With more than one, a supervisor "
+                "process serves the admin listener, reloads the workers together and restarts "
+                "a crashed one. `auto`: one per CPU this process may use, or 1 when a listener "
+                "has port 0 (a number above 1 is then an error). Per-process limits "
+                "(`max_concurrent_requests`, `max_buffered_bytes`, `spool.max_bytes`) apply "
+                "per worker. Read at start.",
                 check=_check_workers,
             ),
             default="auto",
         ),
-        "listeners": Field(ListOf(LISTENER, min_items=1), required=True),
+        "listeners": Field(
+            ListOf(
+                LISTENER,
+                min_items=1,
+                doc="Where the product sends its telemetry: one HTTP (or, with `tls`, HTTPS) "
+                "server per entry. Read at start: adding, removing or moving a listener "
+                "needs a restart.",
+            ),
+            required=True,
+        ),
         "admin": Field(ADMIN, default=ADMIN.defaults),
         "hashing": Field(HASHING, default=HASHING.defaults),
         "organization": Field(ORGANIZATION, default=ORGANIZATION.defaults),
@@ -537,11 +1237,40 @@ SETTINGS = Obj(
         "audit": Field(AUDIT, default=AUDIT.defaults),
         "spool": Field(SPOOL, default=SPOOL.defaults),
         "reload": Field(RELOAD, default=RELOAD.defaults),
-        "categories": Field(MapOf(_str(choices=MODES)), default=dict),
-        "policies": Field(MapOf(POLICY), default=dict),
-        "routes": Field(ListOf(ROUTE, min_items=1), required=True),
+        "categories": Field(
+            MapOf(
+                _str(choices=MODES),
+                doc="Mode of each category: `forward` (send as received), `scrub` (apply the "
+                "route's policy), `drop` (answer the route's `drop_response`, send nothing) "
+                "or `block` (answer 403, send nothing). The built-in `feedback`, "
+                "`analytics`, `clickstream`, `crash` and `traces` are `scrub` unless listed; "
+                "any other category a route names must be listed. Switching one off is one "
+                "line: `clickstream: drop`.",
+            ),
+            default=dict,
+        ),
+        "policies": Field(
+            MapOf(
+                POLICY,
+                doc="Named policies: ordered rules, reusable across routes (a route names one "
+                "in `policy`). Every policy is compiled and checked, used or not.",
+            ),
+            default=dict,
+        ),
+        "routes": Field(
+            ListOf(
+                ROUTE,
+                min_items=1,
+                doc="The first route whose `listener` and `match` fit a request takes it; an "
+                "unmatched request is answered 404 (403 on the forward-proxy listener) and "
+                "never relayed.",
+            ),
+            required=True,
+        ),
         "forward_proxy": Field(FORWARD_PROXY),
-    }
+    },
+    doc="scrubgate's settings file. Only `version`, `listeners` and `routes` are required; every "
+    "other section has defaults.",
 )
 
 
@@ -681,11 +1410,23 @@ class LoadedSettings:
         return next((route for route in self.routes if route.name == name), None)
 
     def summary(self) -> str:
+        """One line for ``scrubgate check``: what the file sets up, no values."""
         rules = sum(len(self.raw["policies"][name]["rules"]) for name in self.plans)
-        return (
-            f"{self.file}: OK — {len(self.listeners)} listener(s), {len(self.routes)} route(s), "
-            f"{len(self.plans)} polic{'y' if len(self.plans) == 1 else 'ies'} with {rules} rule(s)"
-        )
+        parts = [
+            f"{len(self.listeners)} listener(s)",
+            f"{len(self.routes)} route(s)",
+            f"{len(self.plans)} polic{'y' if len(self.plans) == 1 else 'ies'} with {rules} rule(s)",
+            f"{self.workers} worker{'' if self.workers == 1 else 's'}"
+            + (" (auto)" if self.raw["workers"] == "auto" else ""),
+        ]
+        if self.forward_proxy is not None:
+            parts.append(
+                f"forward proxy on listener {self.forward_proxy.listener!r} with "
+                f"{len(self.forward_proxy.destinations)} CONNECT destination(s)"
+            )
+        if self.spool.directory:
+            parts.append(f"spool in {self.spool.directory}")
+        return f"{self.file}: OK — {', '.join(parts)}"
 
 
 class SettingsError(ValueError):

@@ -12,6 +12,8 @@ import jsonschema
 import orjson
 import pytest
 
+from proxy.settings import cpu_count
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLE = ROOT / "config.example.yaml"
 FEEDBACK = ROOT / "tests" / "fixtures" / "cli" / "feedback.json"
@@ -19,12 +21,14 @@ INVALID = ROOT / "tests" / "fixtures" / "settings" / "invalid" / "unknown_names.
 ENV = {**os.environ, "SCRUBGATE_HASH_KEY": "cli-test-key-0123456789abcdef", "PYTHONPATH": str(ROOT)}
 
 
-def scrubgate(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def scrubgate(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "proxy.cli", *args],
         input=stdin,
         capture_output=True,
-        env=ENV,
+        env={**ENV, **(env or {})},
         timeout=120,
         check=False,
     )
@@ -33,8 +37,32 @@ def scrubgate(*args: str, stdin: bytes | None = None) -> subprocess.CompletedPro
 def test_check_valid_file_prints_one_line_summary():
     result = scrubgate("check", "--config", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.decode().splitlines()
-    assert len(lines) == 1 and "OK" in lines[0] and "route(s)" in lines[0]
+    workers = cpu_count()
+    assert result.stdout.decode().splitlines() == [
+        f"{EXAMPLE}: OK — 1 listener(s), 6 route(s), 4 policies with 22 rule(s), "
+        f"{workers} worker{'' if workers == 1 else 's'} (auto)"
+    ]
+
+
+def test_check_summary_names_the_forward_proxy_and_the_spool(tmp_path):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        EXAMPLE.read_text() + "forward_proxy:\n"
+        "  listener: main\n"
+        "  destinations: [{destination: '*.sentry.io', action: tunnel}]\n"
+    )
+    result = scrubgate(
+        "check",
+        "--config",
+        str(settings),
+        env={"SCRUBGATE_WORKERS": "2", "SCRUBGATE_SPOOL_DIR": "/var/lib/scrubgate/spool"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        f"{settings}: OK — 1 listener(s), 6 route(s), 4 policies with 22 rule(s), 2 workers, "
+        "forward proxy on listener 'main' with 1 CONNECT destination(s), "
+        "spool in /var/lib/scrubgate/spool"
+    ]
 
 
 def test_check_invalid_file_lists_every_problem():

@@ -2,12 +2,14 @@
 against it, and the committed docs/ files are what the code generates."""
 
 import copy
+import re
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+from filters.spec import ACTIONS
 from proxy.metrics import REGISTRY
 from proxy.reference import (
     GENERATED,
@@ -16,6 +18,7 @@ from proxy.reference import (
     metrics_markdown,
     settings_json_schema,
     settings_markdown,
+    settings_sections,
     stale_files,
     write_docs,
 )
@@ -125,15 +128,71 @@ def test_schema_accepts_exactly_what_the_loader_accepts(path, written, valid):
 
 def test_settings_reference_lists_every_key_with_type_default_and_choices():
     text = settings_markdown()
-    assert "| `limits.max_body_bytes` | size ≥ 1 | `10MiB` |" in text
+    assert "| `limits.max_body_bytes` | size ≥ 1B | `10MiB` |" in text
     assert "| `listeners[].port` | integer 0 to 65535 | **required** |" in text
-    assert "| `reload.interval` | duration ≥ 0.05 | `2s` |" in text
+    assert "| `reload.interval` | duration ≥ 50ms | `2s` |" in text
+    assert "| `spool.max_age` | duration ≥ 1s | `72h` |" in text
+    assert "| `admin.token_file` | string | *unset* |" in text
     assert "| `hashing.algorithm` | string | `hmac-sha256` | `hmac-sha256`, `xxh3-128` |" in text
-    assert "## `policies.<name>.rules[] (action: mask)`" in text
+    assert "## `policies.<name>.rules[]` with `action: mask`" in text
     assert "| `policies.<name>.rules[].keep_last` | integer ≥ 0 | `4` |" in text
     assert "## `policies.<name>.rules[].patterns[]`" in text
     for key in settings_json_schema()["properties"]:
         assert f"| `{key}` |" in text, key
+
+
+def test_settings_reference_writes_defaults_as_yaml_reads_them():
+    text = settings_markdown()
+    # Unquoted, these would read as an alias, a mapping and null.
+    assert '| `policies.<name>.rules[].select` | list of string (or one) | `["**"]` |' in text
+    assert '| `routes[].drop_response.body` | string | `"{}"` |' in text
+    assert '| `hashing.prefix` | string | `""` |' in text
+    assert "| `routes[].headers.user_agent` | string | `generalize` |" in text
+
+
+def test_settings_reference_links_every_nested_block_to_its_section():
+    text = settings_markdown()
+    headings = {line.removeprefix("## ") for line in text.splitlines() if line.startswith("## ")}
+    anchors = {
+        re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-") for heading in headings
+    }
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert "policiesnamerules" in links and "listenerstls" in links
+    assert set(links) <= anchors
+
+
+def test_every_action_has_a_section_even_without_keys_of_its_own():
+    headings = [section.heading for section in settings_sections()]
+    for action in ACTIONS:
+        assert f"`policies.<name>.rules[]` with `action: {action}`" in headings, action
+
+
+def test_every_setting_and_section_of_the_reference_is_described():
+    """A new setting must come with its doc string (Scalar/ListOf/MapOf/Obj ``doc=``)."""
+    sections = settings_sections()
+    undescribed = [row.key for section in sections for row in section.rows if not row.doc.strip()]
+    assert not undescribed, f"settings without a description in proxy/settings.py: {undescribed}"
+    bare = [section.heading for section in sections if not section.doc.strip()]
+    assert not bare, f"sections without a description in proxy/settings.py: {bare}"
+
+
+def _undescribed_properties(schema: object) -> list[str]:
+    """Names of properties, anywhere in ``schema``, that have no description (a rule
+    variant's ``action: {const: ...}`` needs none)."""
+    if isinstance(schema, list):
+        return [name for item in schema for name in _undescribed_properties(item)]
+    if not isinstance(schema, dict):
+        return []
+    found = [
+        name
+        for name, prop in schema.get("properties", {}).items()
+        if "description" not in prop and "const" not in prop
+    ]
+    return found + [name for value in schema.values() for name in _undescribed_properties(value)]
+
+
+def test_every_property_of_the_json_schema_is_described_for_editors():
+    assert _undescribed_properties(settings_json_schema()) == []
 
 
 def test_metrics_reference_lists_every_registered_metric():

@@ -42,7 +42,30 @@ def test_minimal_settings_compile_to_plans():
     assert route is not None and route.mode == "scrub" and route.plan is settings.plans["default"]
     assert settings.listeners[0].port == 0
     assert settings.limits.max_body_bytes == 10 * 2**20
-    assert "1 route(s)" in settings.summary()
+    assert settings.summary() == (
+        f"{FIXTURES / 'minimal.yaml'}: OK — 1 listener(s), 1 route(s), 1 policy with 2 rule(s), "
+        "1 worker (auto)"
+    )
+
+
+def test_summary_names_the_workers_the_forward_proxy_and_the_spool(tmp_path):
+    text = (FIXTURES / "minimal.yaml").read_text().replace("    port: 0\n", "    port: 8080\n")
+    text += (
+        "workers: 3\n"
+        "spool:\n  directory: spool\n"
+        "forward_proxy:\n"
+        "  listener: main\n"
+        "  destinations:\n"
+        "    - {destination: '*.sentry.io', action: tunnel}\n"
+        "    - {destination: 'updates.vendor.example:8443', action: tunnel}\n"
+    )
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    assert load_settings(path, environ=KEY).summary() == (
+        f"{path}: OK — 1 listener(s), 1 route(s), 1 policy with 2 rule(s), 3 workers, "
+        f"forward proxy on listener 'main' with 2 CONNECT destination(s), "
+        f"spool in {tmp_path / 'spool'}"
+    )
 
 
 def test_example_settings_are_valid_and_complete():
