@@ -132,18 +132,9 @@ class ProxyHandler:
         reservation: Reservation,
     ) -> web.StreamResponse:
         limits = snapshot.settings.limits
-        try:
-            async with asyncio.timeout(limits.client_body_timeout):
-                raw = await _read_body(request, limits.max_body_bytes, reservation)
-        except LimitExceeded:
-            return self._reject(route, "body_size", 413, "request body too large")
-        except BufferFull:
-            return _overloaded(route, "buffered_bytes")
-        except TimeoutError:
-            return self._reject(route, "body_timeout", 408, "request body not received in time")
-        except (ConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError):
-            # The client sent less than it announced and went away: nothing to forward.
-            return self._reject(route, "truncated_body", 400, "request body ended early")
+        raw = await self._read_whole_body(request, route, limits, reservation)
+        if isinstance(raw, web.Response):
+            return raw
         metrics.RECEIVED_BYTES.labels(route=route.name).inc(len(raw))
         metrics.BODY_BYTES.labels(route=route.name).observe(len(raw))
         started = time.perf_counter()
@@ -194,13 +185,57 @@ class ProxyHandler:
     async def _forward(
         self, request: web.Request, route: Route, limits: Limits, path: str, query: str
     ) -> web.StreamResponse:
-        """Stream the client's request upstream unchanged (forward mode)."""
-        length = request.content_length if request.body_exists else None
+        """Stream the client's request upstream unchanged (forward mode). A chunked body
+        is read first (bounded like a scrubbed one) and sent with its length, so the
+        upstream never sees a body cut off at the size limit."""
+        if request.body_exists and request.content_length is None:
+            with self._admission.reservation(limits) as reservation:
+                body = await self._read_whole_body(request, route, limits, reservation)
+                if isinstance(body, web.Response):
+                    return body
+                return await self._forward_body(request, route, limits, path, query, body)
+        return await self._forward_body(request, route, limits, path, query, None)
+
+    async def _read_whole_body(
+        self, request: web.Request, route: Route, limits: Limits, reservation: Reservation
+    ) -> bytes | web.Response:
+        """The whole body (bounded in size, time and buffered bytes), or the answer that
+        refuses it. That answer closes the connection: the rest of the body is never read,
+        so the connection cannot carry another request (RFC 9112 §9.6)."""
+        try:
+            async with asyncio.timeout(limits.client_body_timeout):
+                return await _read_body(request, limits.max_body_bytes, reservation)
+        except LimitExceeded:
+            refusal = self._reject(route, "body_size", 413, "request body too large")
+        except BufferFull:
+            refusal = _overloaded(route, "buffered_bytes")
+        except TimeoutError:
+            refusal = self._reject(route, "body_timeout", 408, "request body not received in time")
+        except (ConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError):
+            # The client sent less than it announced and went away: nothing to forward.
+            refusal = self._reject(route, "truncated_body", 400, "request body ended early")
+        refusal.force_close()
+        return refusal
+
+    async def _forward_body(
+        self,
+        request: web.Request,
+        route: Route,
+        limits: Limits,
+        path: str,
+        query: str,
+        body: bytes | None,
+    ) -> web.StreamResponse:
+        if body is not None:
+            length: int | None = len(body)
+            payload: bytes | aiohttp.StreamReader | None = body
+        else:
+            length = request.content_length if request.body_exists else None
+            payload = request.content if request.body_exists else None
         headers = request_headers(route, request.headers, length)
-        body = request.content if request.body_exists else None
         url = upstream_url(route, path, query)
         try:
-            upstream = await self._send(route, limits, request.method, url, headers, body)
+            upstream = await self._send(route, limits, request.method, url, headers, payload)
         except UpstreamUnavailable as error:
             return _upstream_failed(route, error)
         _count(route, "forwarded")

@@ -14,13 +14,16 @@ import ipaddress
 import os
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
+
+from filters.actions import parse_hash_key
 from filters.compile import EngineContext, PlanErrors, compile_policy
 from filters.detectors.registry import BUILTIN_NAMES
 from filters.plan import Plan
@@ -75,6 +78,10 @@ def _strings(doc: str = "") -> ListOf:
     return ListOf(_str(), doc=doc, single=True)
 
 
+def _checked_strings(check: Callable[[str], str | None], doc: str = "") -> ListOf:
+    return ListOf(_str(check=check), doc=doc, single=True)
+
+
 def _check_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -82,6 +89,21 @@ def _check_url(value: str) -> str | None:
     if parts.query or parts.fragment:
         return "an upstream URL cannot carry a query or fragment"
     return None
+
+
+def _check_region(value: str) -> str | None:
+    if value.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    return f"unknown region code {value!r} (expected an ISO 3166 code like US, GB or DE)"
+
+
+_QUERY_NAME_FORBIDDEN = frozenset("=&#;? \t")
+
+
+def _check_query_param(value: str) -> str | None:
+    if value and not _QUERY_NAME_FORBIDDEN.intersection(value):
+        return None
+    return "a query parameter name must be non-empty, without = & # ; ? or spaces"
 
 
 def _check_regex(value: str) -> str | None:
@@ -284,20 +306,22 @@ ORGANIZATION = Obj(
 DETECTORS = Obj(
     {
         "phone_regions": Field(
-            _strings(
+            _checked_strings(
+                _check_region,
                 "ISO 3166 region codes (`US`, `GB`, ...) that phone numbers written without "
                 "`+country code` are validated against; numbers with `+` are recognized by "
                 "their calling code whatever this says. Unset or empty: US, GB, DE, FR, IN, "
-                "BR, JP, AU, CA. More regions find more numbers, and more false positives."
+                "BR, JP, AU, CA. More regions find more numbers, and more false positives.",
             )
         ),
         "sensitive_query_params": Field(
-            _strings(
+            _checked_strings(
+                _check_query_param,
                 "More query parameter names (case-insensitive) whose values the "
                 "`sensitive_query_params` detector replaces with `[redacted]` "
                 "(`?invite=abc` → `?invite=[redacted]`), added to the built-in ones (`token`, "
                 "`access_token`, `password`, `secret`, `api_key`, `key`, `sig`, `session`, "
-                "`code`, `email` and more). Names cannot hold `=`, `&`, `#`, `;`, `?` or spaces."
+                "`code`, `email` and more). Names cannot hold `=`, `&`, `#`, `;`, `?` or spaces.",
             )
         ),
     },
@@ -311,9 +335,11 @@ LIMITS = Obj(
                 "size",
                 minimum=1,
                 doc="Largest request body as received (before decompression). A larger "
-                "declared Content-Length is answered 413 at once; a chunked body on a scrub "
-                "route is answered 413 as soon as it passes the limit. Forward-mode routes "
-                "stream bodies unread, so for them only a declared length is checked.",
+                "declared Content-Length is answered 413 at once; a chunked body is answered "
+                "413 as soon as it passes the limit, and the connection is closed. Forward-"
+                "mode routes stream bodies of declared length; a chunked one is read first "
+                "(within this limit) and sent with its length, so an upstream never sees a "
+                "body cut off.",
             ),
             default=10 * 2**20,
         ),
@@ -1042,9 +1068,9 @@ AUDIT = Obj(
         "backups": Field(
             Scalar(
                 "int",
-                minimum=0,
-                doc="Rotated copies kept; the oldest is deleted. With 0 the file is never "
-                "rotated and grows without bound.",
+                minimum=1,
+                doc="Rotated copies kept (at least 1, so the log is always bounded by "
+                "`max_bytes` times (backups + 1)); the oldest is deleted.",
             ),
             default=5,
         ),
@@ -1527,7 +1553,7 @@ class _Builder:
         detectors = self.raw["detectors"]
         detector_settings = DetectorSettings(
             **(
-                {"phone_regions": tuple(detectors["phone_regions"])}
+                {"phone_regions": tuple(code.upper() for code in detectors["phone_regions"])}
                 if detectors.get("phone_regions")
                 else {}
             ),
@@ -1543,6 +1569,13 @@ class _Builder:
     def _hashing(self) -> HashingSpec:
         hashing = self.raw["hashing"]
         key = self._secret(hashing, "hashing")
+        if key is not None:
+            try:
+                key = parse_hash_key(key)
+            except ValueError as error:
+                # The message names the problem (length, bad hex), never the key.
+                self.problem("hashing", str(error))
+                key = None
         env_name = hashing.get("key_env")
         hint = (
             f"environment variable {env_name} is not set"

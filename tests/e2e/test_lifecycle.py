@@ -124,6 +124,32 @@ async def test_a_body_that_stalls_gets_408(start_proxy, upstream):
     )
 
 
+async def test_chunked_body_over_the_limit_on_a_forward_route_is_413_and_never_completes(
+    start_proxy, upstream
+):
+    base = await start_proxy(
+        """
+version: 1
+listeners: [{name: main, port: 0}]
+admin: {port: 0}
+limits: {max_body_bytes: 1KiB}
+routes: [{name: fwd, upstream: "{upstream}", category: traces, mode: forward}]
+"""
+    )
+
+    async def chunks():
+        for _ in range(10):
+            yield b"x" * 1000
+
+    async with aiohttp.ClientSession() as client:
+        async with client.post(base + "/v1/traces", data=chunks()) as response:
+            assert response.status == 413
+        async with client.post(base + "/v1/traces", data=b"y" * 1000) as response:
+            assert response.status == 200
+    # The oversized body never reached the upstream as a complete request.
+    assert [arrival.raw for arrival in upstream.arrivals] == [b"y" * 1000]
+
+
 def _config(tmp_path: Path, upstream_url: str, port: int, admin_port: int, drain: str) -> Path:
     config = tmp_path / "settings.yaml"
     config.write_text(

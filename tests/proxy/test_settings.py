@@ -117,6 +117,30 @@ def test_hash_key_is_read_from_a_file_and_never_shown(tmp_path):
     assert "s3cr3t" not in repr(settings.engine.spec.hashing)
 
 
+@pytest.mark.parametrize(
+    ("written", "key"),
+    [
+        ("hex:" + "00ff" * 8, bytes.fromhex("00ff" * 8)),
+        ("hex: 00ff 00ff 00ff 00ff 00ff 00ff 00ff 00ff", bytes.fromhex("00ff" * 8)),
+        ("plain-key-material-0123", b"plain-key-material-0123"),
+    ],
+)
+def test_hex_keys_are_decoded(tmp_path, written, key):
+    path = tmp_path / "settings.yaml"
+    path.write_text((FIXTURES / "minimal.yaml").read_text())
+    settings = load_settings(path, environ={"TEST_HASH_KEY": written})
+    assert settings.engine.spec.hashing.key == key
+
+
+def test_a_bad_hex_key_is_a_problem_that_never_shows_the_key(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text((FIXTURES / "minimal.yaml").read_text())
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, environ={"TEST_HASH_KEY": "hex:SECRETzz" + "0" * 30})
+    assert "not valid hexadecimal" in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+
+
 def test_unreadable_file_is_one_clear_problem(tmp_path):
     with pytest.raises(SettingsError) as caught:
         load_settings(tmp_path / "missing.yaml")
