@@ -219,7 +219,8 @@ HASHING = Obj(
         "key_file": Field(
             _str(
                 "File holding the secret hash key: its bytes, trailing newlines stripped, at "
-                "least 16 of them (Python's `secrets.token_hex(32)` makes a good key). Used "
+                "least 16 of them, or `hex:` followed by hex digits for a binary key "
+                "(Python's `secrets.token_hex(32)` makes a good key). Used "
                 "instead of `key_env` when both are set. Keep it 0600 and away from the "
                 "vendor: with the key, hashed ids can be reversed by dictionary attack."
             )
@@ -227,7 +228,7 @@ HASHING = Obj(
         "key_env": Field(
             _str(
                 "Name of an environment variable holding the secret hash key (at least 16 "
-                "bytes), used when `key_file` is not set. There is no default name; "
+                "bytes, or `hex:` and hex digits), used when `key_file` is not set. There is no default name; "
                 "`config.example.yaml` uses `SCRUBGATE_HASH_KEY`."
             )
         ),
