@@ -228,8 +228,8 @@ HASHING = Obj(
         "key_env": Field(
             _str(
                 "Name of an environment variable holding the secret hash key (at least 16 "
-                "bytes, or `hex:` and hex digits), used when `key_file` is not set. There is no default name; "
-                "`config.example.yaml` uses `SCRUBGATE_HASH_KEY`."
+                "bytes, or `hex:` and hex digits), used when `key_file` is not set. There "
+                "is no default name; `config.example.yaml` uses `SCRUBGATE_HASH_KEY`."
             )
         ),
         "length": Field(
