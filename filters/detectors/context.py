@@ -81,6 +81,19 @@ def is_escape_tail(buffer: bytes, index: int) -> bool:
     return buffer[last + 1] == _LOWER_U and _is_hex_run(buffer, last + 2, last + 6)
 
 
+def escape_tail_end(buffer: bytes, index: int) -> int:
+    """``index``, or where the escape ends when ``buffer[index]`` is one of its letters or
+    hex digits (see :func:`is_escape_tail`)."""
+    if not is_escape_tail(buffer, index):
+        return index
+    last = buffer.rfind(b"\\", max(0, index - 5), index)
+    return (
+        last + 6
+        if buffer[last + 1] == _LOWER_U and _is_hex_run(buffer, last + 2, last + 6)
+        else index + 1
+    )
+
+
 def _is_hex_run(buffer: bytes, start: int, end: int) -> bool:
     return end <= len(buffer) and all(byte in HEX for byte in buffer[start:end])
 
