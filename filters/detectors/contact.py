@@ -8,7 +8,16 @@ from typing import Final
 
 from filters.detectors import replacements
 from filters.detectors.base import Detector, Span
-from filters.detectors.context import ANY, DIGITS, continues_before, framed, is_escape_tail
+from filters.detectors.context import (
+    ANY,
+    DIGITS,
+    HEX,
+    after_unicode_escape,
+    continues_before,
+    framed,
+    is_escape_tail,
+    skip_unicode_escape,
+)
 from filters.detectors.phone_rules import PhoneRules, phone_rules
 
 # --- e-mail -----------------------------------------------------------------------------
@@ -23,12 +32,15 @@ _LOCAL_CHARS: Final = frozenset(
 # The candidate is "@domain" and its lead byte is the last character of the local part:
 # with the local part inside the pattern, hyperscan's start-of-match tracking over long
 # letter runs cost ~60x more (3.4 ms instead of 55 us on a 127 KB batch). The validator
-# extends the span left over the local part.
-_EMAIL_PATTERN: Final = framed(
-    rb"@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,63}",
-    trail=rb"[^a-z0-9-]",
-    lead=rb"[a-z0-9._%+\x80-\xff-]",
+# extends the span left over the local part. The "@" may be percent-encoded, once or
+# twice (a URL inside a URL): "jane.doe%40example.com" is an address in a URL path.
+_DOMAIN: Final = rb"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,63}"
+_LOCAL_END: Final = rb"[a-z0-9._%+\x80-\xff-]"
+_EMAIL_PATTERNS: Final = (
+    framed(rb"@" + _DOMAIN, trail=rb"[^a-z0-9-]", lead=_LOCAL_END),
+    framed(rb"%(?:25)?40" + _DOMAIN, trail=rb"[^a-z0-9-]", lead=_LOCAL_END),
 )
+_AT_SIGN: Final = 0x40
 
 # Asset names such as ``logo@2x.png`` look like addresses; these endings are file types,
 # not top-level domains (real ccTLDs such as .md or .py are deliberately not listed).
@@ -40,9 +52,7 @@ _FILE_EXTENSIONS: Final = frozenset(
 # In a file name an address may be followed by an extension, after a dot or a dash
 # ("jane@example.com.png", "jane@example.com-1.png"): the domain is cut back to its
 # last alphabetic label before the extension.
-_DOMAIN_BEFORE_EXTENSION: Final = re.compile(
-    rb"@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,63}(?![a-z0-9])", re.IGNORECASE
-)
+_DOMAIN_BEFORE_EXTENSION: Final = re.compile(_DOMAIN + rb"(?![a-z0-9])", re.IGNORECASE)
 _RETINA_SCALE: Final = re.compile(rb"[0-9]+(?:\.[0-9]+)?x(?:[.-]|$)", re.IGNORECASE)
 _NOT_TOP_LEVEL: Final = _FILE_EXTENSIONS | frozenset((b"min", b"bundle", b"chunk"))
 _EXTENSION_ENDINGS: Final = frozenset(
@@ -70,7 +80,8 @@ def _in_url_authority(buffer: bytes, start: int) -> bool:
 
 def _local_part_start(buffer: bytes, at: int) -> int:
     """Where the local part before ``@`` begins. It never starts with a dot (that ends
-    the previous sentence) or with the letter of a JSON escape (``\\njohn@``)."""
+    the previous sentence), with the letter of a JSON escape (``\\njohn@``) or with a
+    percent escape of a byte no local part holds (``mailto%3Ajohn@``, ``hi%20john@``)."""
     start = at
     while True:  # strip local-part bytes right to left, 64 at a time, in C
         low = start - 64 if start > 64 else 0
@@ -78,34 +89,50 @@ def _local_part_start(buffer: bytes, at: int) -> int:
         start = low + kept
         if kept or not low:
             break
+    if buffer.find(b"%", start, at) >= 0:
+        start = _after_percent_separator(buffer, start, at)
     if buffer[start] == 0x2E or buffer.rfind(b"\\", start - 5 if start > 5 else 0, at) >= 0:
         while start < at and (buffer[start] == 0x2E or is_escape_tail(buffer, start)):
             start += 1
     return start
 
 
-def _without_file_extension(buffer: bytes, at: int, end: int) -> int:
+def _after_percent_separator(buffer: bytes, start: int, at: int) -> int:
+    """``start``, or the end of the last percent escape in ``[start, at)`` that encodes a
+    byte no local part holds (a separator such as ``:``, ``/``, ``=``, ``@`` or a space)."""
+    percent = buffer.rfind(b"%", start, at)
+    while percent >= 0:
+        encoded = buffer[percent + 1 : percent + 3]
+        if len(encoded) == 2 and HEX.issuperset(encoded) and int(encoded, 16) not in _LOCAL_CHARS:
+            return percent + 3
+        percent = buffer.rfind(b"%", start, percent)
+    return start
+
+
+def _without_file_extension(buffer: bytes, domain: int, end: int) -> int:
     """Where the address ends when the candidate's last label is a file type: an address
     in a file name (``jane@example.com.png``, ``jane@example.com-1.png``) ends at the
     top-level domain before the extension; an asset name (``logo@2x.png``,
-    ``icon@2x.min.js``) has no address in it (0)."""
-    dot = buffer.rfind(b".", at, end)
-    match = _DOMAIN_BEFORE_EXTENSION.match(buffer, at, dot)
-    if match is None or _RETINA_SCALE.match(buffer, at + 1, dot):
+    ``icon@2x.min.js``) has no address in it (0). ``domain`` is where the domain starts."""
+    dot = buffer.rfind(b".", domain, end)
+    match = _DOMAIN_BEFORE_EXTENSION.match(buffer, domain, dot)
+    if match is None or _RETINA_SCALE.match(buffer, domain, dot):
         return 0
     domain_end = match.end()
-    top_level = buffer[buffer.rfind(b".", at, domain_end) + 1 : domain_end].lower()
+    top_level = buffer[buffer.rfind(b".", domain, domain_end) + 1 : domain_end].lower()
     return 0 if top_level in _NOT_TOP_LEVEL else domain_end
 
 
 def _validate_email(buffer: bytes, at: int, end: int) -> list[Span]:
+    # The candidate starts at "@", or at the "%" of "%40" / "%2540".
+    domain = at + 1 if buffer[at] == _AT_SIGN else buffer.find(b"40", at) + 2
     start = _local_part_start(buffer, at)
     if start == at or (buffer[start - 1] in b":/" and _in_url_authority(buffer, start)):
         return []
     if buffer[end - 2 : end] in _EXTENSION_ENDINGS:
-        top_level = buffer[buffer.rfind(b".", at, end) + 1 : end].lower()
+        top_level = buffer[buffer.rfind(b".", domain, end) + 1 : end].lower()
         if top_level in _FILE_EXTENSIONS:
-            end = _without_file_extension(buffer, at, end)
+            end = _without_file_extension(buffer, domain, end)
             if not end:
                 return []
     return [(start, end)]
@@ -115,7 +142,7 @@ def email() -> Detector:
     """E-mail addresses (``john.doe+tag@mail.example.com``), replaced whole."""
     return Detector(
         name="email",
-        patterns=(_EMAIL_PATTERN,),
+        patterns=_EMAIL_PATTERNS,
         validate=_validate_email,
         replacement=replacements.EMAIL,
         caseless=True,
@@ -132,6 +159,13 @@ DEFAULT_PHONE_REGIONS: Final = ("US", "GB", "DE", "FR", "IN", "BR", "JP", "AU", 
 # lending their tail to a phone candidate. Letters are allowed because in JSON the letter
 # of an escape (``\n020 7946 0958``) may precede a number; the validator checks words.
 _NATIONAL_LEAD: Final = rb"[^0-9.+/_-]"
+# North American 3-3-4 (415-555-2671, 1 415 555 2671) or a trunk prefix 0 and groups
+# (020 7946 0958, 06 12 34 56 78, 03-1234-5678). The trunk form is written loosely: its
+# exact form next to the card pattern cost ~200 us more per 127 KB.
+_NATIONAL_TOKEN: Final = (
+    rb"(?:1[ .-])?[2-9][0-9]{2}[ .-][0-9]{3}[ .-][0-9]{4}"
+    rb"|0[0-9]{1,5}[ .-][0-9][0-9 .-]{4,16}[0-9]"
+)
 # Patterns are written for hyperscan's speed (each pattern without a literal costs a pass
 # over every byte); the validator re-checks the exact layout of each candidate.
 _PHONE_PATTERNS: Final = (
@@ -143,15 +177,8 @@ _PHONE_PATTERNS: Final = (
         trail=rb"[^0-9]",
         lead=ANY,
     ),
-    # North American 3-3-4 (415-555-2671, 1 415 555 2671) or a trunk prefix 0 and
-    # groups (020 7946 0958, 06 12 34 56 78, 03-1234-5678). The trunk form is written
-    # loosely: its exact form next to the card pattern cost ~200 us more per 127 KB.
-    framed(
-        rb"(?:1[ .-])?[2-9][0-9]{2}[ .-][0-9]{3}[ .-][0-9]{4}"
-        rb"|0[0-9]{1,5}[ .-][0-9][0-9 .-]{4,16}[0-9]",
-        trail=rb"[^0-9]",
-        lead=_NATIONAL_LEAD,
-    ),
+    framed(_NATIONAL_TOKEN, trail=rb"[^0-9]", lead=_NATIONAL_LEAD),
+    after_unicode_escape(_NATIONAL_TOKEN, trail=rb"[^0-9]"),
 )
 # Digit groups with single separators, optionally after an area code in parentheses;
 # a national candidate is cut where its layout stops looking like that.
@@ -185,6 +212,7 @@ class _PhoneValidator:
         self._other_regions = tuple(r for r in regions if not is_nanp[r])
 
     def __call__(self, buffer: bytes, start: int, end: int) -> list[Span]:
+        start = skip_unicode_escape(buffer, start)
         if buffer[end] in b".-" and buffer[end + 1] in DIGITS:
             return []  # the middle of a longer dotted or dashed run
         token = buffer[start:end]

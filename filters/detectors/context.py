@@ -5,7 +5,14 @@ canonical JSON a string's escapes put letters and hex digits there that stand fo
 characters: the ``n`` of ``\\n`` before ``john@x.com`` is a line break, not part of a word.
 Every check here is escape-aware, so the same rule works on plain text and on JSON. (In
 plain text a literal backslash-n is treated the same way, which is what a reader expects
-of a log line.)
+of a log line.) Boundary checks read escapes at every level of escaping: text that was
+JSON-encoded once more (a double-escaped log line, or any text inside a JSON string)
+doubles each backslash run, so the letter after a run of any length is an escape letter
+at some level (``\\\\n`` in JSON is the ``\\n`` a text reader sees as a line break).
+
+Escapes that end in a digit (``\\u0001``) cannot be told from the digits of a token by a
+pattern's one-byte lead: digit-led detectors add an :func:`after_unicode_escape` pattern
+and skip the escape with :func:`skip_unicode_escape`.
 """
 
 from __future__ import annotations
@@ -60,11 +67,50 @@ def escape_span(buffer: bytes, index: int) -> tuple[int, int] | None:
 
 
 def is_escape_tail(buffer: bytes, index: int) -> bool:
-    """True when ``buffer[index]`` is a letter or hex digit inside an escape sequence."""
+    """True when ``buffer[index]`` is the letter or a hex digit of an escape sequence at
+    some level of escaping: right after a backslash run of any length, or one of the four
+    hex digits of ``\\uXXXX`` after one (``\\\\n`` counts: in JSON it is the literal
+    ``\\n`` of the text, which plain-text scrubbing reads as a line break)."""
     if buffer[index] == _BACKSLASH:
         return False
-    span = escape_span(buffer, index)
-    return span is not None and span[0] < index
+    last = buffer.rfind(b"\\", max(0, index - 5), index)
+    if last < 0:
+        return False
+    if last == index - 1:
+        return True
+    return buffer[last + 1] == _LOWER_U and _is_hex_run(buffer, last + 2, last + 6)
+
+
+def escape_tail_end(buffer: bytes, index: int) -> int:
+    """``index``, or where the escape ends when ``buffer[index]`` is one of its letters or
+    hex digits (see :func:`is_escape_tail`)."""
+    if not is_escape_tail(buffer, index):
+        return index
+    last = buffer.rfind(b"\\", max(0, index - 5), index)
+    return (
+        last + 6
+        if buffer[last + 1] == _LOWER_U and _is_hex_run(buffer, last + 2, last + 6)
+        else index + 1
+    )
+
+
+def _is_hex_run(buffer: bytes, start: int, end: int) -> bool:
+    return end <= len(buffer) and all(byte in HEX for byte in buffer[start:end])
+
+
+def after_unicode_escape(token: bytes, trail: bytes) -> bytes:
+    """A framed pattern for ``token`` right after a ``\\uXXXX`` escape whose last hex
+    digit is a decimal digit (``\\u0001``: how canonical JSON writes a control
+    character), which a digit-led pattern's ``[^0-9]`` lead cannot tell from the token.
+    The lead is the backslash; the candidate starts at the ``u`` (see
+    :func:`skip_unicode_escape`)."""
+    return framed(rb"u[0-9A-Fa-f]{3}[0-9](?:" + token + rb")", trail=trail, lead=rb"\\")
+
+
+def skip_unicode_escape(buffer: bytes, start: int) -> int:
+    """Where the token of a candidate starts: after the ``uXXXX`` of an
+    :func:`after_unicode_escape` candidate, else at ``start``."""
+    return start + 5 if buffer[start] == _LOWER_U else start
 
 
 def _is_percent_escape_end(buffer: bytes, index: int) -> bool:

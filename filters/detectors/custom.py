@@ -8,6 +8,12 @@ document is scanned as one joined buffer, so ``^`` and ``$`` would not mean "sta
 value" and are refused. For the same reason ``.``, ``\\S``, ``\\W``, ``\\D`` and negated
 classes are compiled so that they never match ``"``: a pattern cannot run from one JSON
 value into the next. Error messages name the problem, never the pattern text.
+
+Escapes are boundaries, as for the built-in detectors: a hit that starts on the letter of
+an escape (``\\n``, ``\\u0001``) starts after it instead, and a pattern (or top-level
+alternative) that starts with ``\\b`` also matches right after one, where ``\\b`` alone
+sees two word characters (in JSON a line break is ``\\n``: ``\\bEMP\\d+`` must find
+``EMP1`` after it).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Final
 import re2
 
 from filters.detectors.base import Detector, Span
-from filters.detectors.context import ANY, framed
+from filters.detectors.context import ANY, escape_tail_end, framed
 
 try:
     import hyperscan
@@ -28,9 +34,17 @@ except ImportError:  # pragma: no cover - exercised on ARM
 _HYPERSCAN_POSITION: Final = re.compile(r"\s+at index \d+|'[^']*'")
 
 
+_AFTER_ESCAPE: Final = rb"(?:u[0-9A-Fa-f]{4}|[0-9A-Za-z_])"
+"""The rest of an escape whose last character is a word character (after its backslash,
+the pattern's lead): ``\\b`` cannot see a boundary between it and a word."""
+_QUANTIFIERS: Final = "*+?{"
+
+
 def _accept(buffer: bytes, start: int, end: int) -> list[Span]:
-    """Custom patterns are exact already: the match is the hit."""
-    return [(start, end)]
+    """Custom patterns are exact already: the match is the hit, without the letters of an
+    escape it starts with (they stand for another character, such as a line break)."""
+    start = escape_tail_end(buffer, start)
+    return [(start, end)] if start < end else []
 
 
 def _has_anchor(pattern: str) -> bool:
@@ -56,6 +70,51 @@ def _has_anchor(pattern: str) -> bool:
             return True
         index += 1
     return False
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """``pattern`` split at every ``|`` outside groups and classes."""
+    alternatives: list[str] = []
+    index, depth, in_class, first = 0, 0, False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            index += 2 if pattern[index + 1 : index + 2] == "^" else 1
+            if pattern[index : index + 1] == "]":
+                index += 1
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and not depth:
+            alternatives.append(pattern[first:index])
+            first = index + 1
+        index += 1
+    alternatives.append(pattern[first:])
+    return alternatives
+
+
+def _expressions(pattern: str) -> tuple[bytes, ...]:
+    """The framed expressions of an admin's pattern: the pattern itself and, when some of
+    its top-level alternatives start with ``\\b``, the rest of those after an escape."""
+    confined = _confined_to_values(pattern)
+    expressions = [framed(confined.encode("ascii"), trail=ANY)]
+    rests = [
+        alternative[2:]
+        for alternative in _top_level_alternatives(confined)
+        if alternative.startswith("\\b") and alternative[2:3] not in ("", *_QUANTIFIERS)
+    ]
+    if rests:
+        after_escape = _AFTER_ESCAPE + b"(?:" + "|".join(rests).encode("ascii") + b")"
+        expressions.append(framed(after_escape, trail=ANY, lead=rb"\\"))
+    return tuple(expressions)
 
 
 _CONFINED_SHORTHANDS: Final = {"S": r'[^\s"]', "W": r'[^\w"]', "D": r'[^\d"]'}
@@ -131,7 +190,7 @@ def custom_detector(name: str, pattern: str, replacement: str, ignore_case: bool
         raise ValueError(f"custom detector {name!r}: pattern {problem}")
     return Detector(
         name=name,
-        patterns=(framed(_confined_to_values(pattern).encode("ascii"), trail=ANY),),
+        patterns=_expressions(pattern),
         validate=_accept,
         replacement=replacement,
         caseless=ignore_case,
@@ -150,7 +209,8 @@ def _pattern_problem(pattern: str, ignore_case: bool) -> str | None:
     problem = _re2_problem(encoded, ignore_case)
     if problem is not None:
         return f"is not accepted by RE2: {problem}"
-    problem = _hyperscan_problem(framed(encoded, trail=ANY), ignore_case)
-    if problem is not None:
-        return f"is not accepted by hyperscan: {problem}"
+    for expression in _expressions(pattern):
+        problem = _hyperscan_problem(expression, ignore_case)
+        if problem is not None:
+            return f"is not accepted by hyperscan: {problem}"
     return None

@@ -9,10 +9,12 @@ from filters.detectors import replacements
 from filters.detectors.base import Detector, Span
 from filters.detectors.context import (
     ALNUM,
+    after_unicode_escape,
     continues_before,
     dotted_continues_after,
     dotted_continues_before,
     framed,
+    skip_unicode_escape,
 )
 
 _LETTERS: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -64,8 +66,10 @@ _CARD_LENGTHS_BY_PREFIX: Final = {
 
 # One run of 13-19 digits, or groups as printed: 4-4-4-4, 4-6-5 (Amex), 4-6-4 (Diners),
 # 4-4-4-4-3 ... (one pattern: each pattern without a literal is a pass over every byte).
-_CARD_PATTERN: Final = framed(
-    rb"[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{3,6}){2,4}", trail=rb"[^0-9]", lead=rb"[^0-9]"
+_CARD_TOKEN: Final = rb"[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{3,6}){2,4}"
+_CARD_PATTERNS: Final = (
+    framed(_CARD_TOKEN, trail=rb"[^0-9]", lead=rb"[^0-9]"),
+    after_unicode_escape(_CARD_TOKEN, trail=rb"[^0-9]"),
 )
 _MORE_GROUPS: Final = re.compile(rb"(?:[ -][0-9]{3,6}(?![0-9])){1,8}")
 """Up to eight more groups (a second card and a stray group) after a grouped candidate."""
@@ -126,6 +130,7 @@ def _same_separator_runs(buffer: bytes, groups: list[tuple[int, int]]) -> list[t
 
 
 def _validate_card(buffer: bytes, start: int, end: int) -> list[Span]:
+    start = skip_unicode_escape(buffer, start)
     groups = _card_groups(buffer, start, end)
     if groups is None:
         return []
@@ -171,7 +176,7 @@ def card() -> Detector:
     one digit run or in groups separated by single spaces or dashes."""
     return Detector(
         name="card",
-        patterns=(_CARD_PATTERN,),
+        patterns=_CARD_PATTERNS,
         validate=_validate_card,
         replacement=replacements.CARD,
         description="payment card numbers (brand prefix, length, Luhn)",
@@ -238,14 +243,15 @@ def iban() -> Detector:
 
 # --- US social security numbers ---------------------------------------------------------
 
-_SSN_PATTERN: Final = framed(
-    rb"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
-    trail=rb"[^0-9]",
-    lead=rb"[^0-9]",
+_SSN_TOKEN: Final = rb"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}"
+_SSN_PATTERNS: Final = (
+    framed(_SSN_TOKEN, trail=rb"[^0-9]", lead=rb"[^0-9]"),
+    after_unicode_escape(_SSN_TOKEN, trail=rb"[^0-9]"),
 )
 
 
 def _validate_ssn(buffer: bytes, start: int, end: int) -> list[Span]:
+    start = skip_unicode_escape(buffer, start)
     if continues_before(buffer, start, ALNUM) or buffer[end] in _LETTERS:
         return []
     if dotted_continues_before(buffer, start, b".-/+") or buffer[start - 1] == 0x2B:
@@ -265,7 +271,7 @@ def ssn() -> Detector:
     never-issued areas 000, 666 and 900-999, group 00 or serial 0000."""
     return Detector(
         name="ssn",
-        patterns=(_SSN_PATTERN,),
+        patterns=_SSN_PATTERNS,
         validate=_validate_ssn,
         replacement=replacements.SSN,
         description="US social security numbers",

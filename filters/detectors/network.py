@@ -15,19 +15,21 @@ from filters.detectors.context import (
     HEX,
     WHITESPACE,
     WHITESPACE_BYTES,
+    after_unicode_escape,
     continues_before,
     dotted_continues_after,
     framed,
     is_escape_tail,
     literal,
+    skip_unicode_escape,
 )
 
 # --- IPv4 -------------------------------------------------------------------------------
 
-_IPV4_PATTERN: Final = framed(
-    rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
-    trail=rb"[^0-9]",
-    lead=rb"[^0-9.]",
+_IPV4_TOKEN: Final = rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+_IPV4_PATTERNS: Final = (
+    framed(_IPV4_TOKEN, trail=rb"[^0-9]", lead=rb"[^0-9.]"),
+    after_unicode_escape(_IPV4_TOKEN, trail=rb"[^0-9]"),
 )
 _VERSION_WORD: Final = re.compile(rb"(?:version|ver\.?)[ :=]{0,2}$", re.IGNORECASE)
 _VERSION_WORD_END: Final = frozenset(b" :=.nNrR")
@@ -81,6 +83,7 @@ def ipv4_address(buffer: bytes, start: int, end: int) -> int | None:
 def _validate_ipv4(buffer: bytes, start: int, end: int) -> list[Span]:
     # What ipv4_address checks, without building the integer (the hot path: a batch
     # holds dozens of addresses): octets and excluded addresses by their text.
+    start = skip_unicode_escape(buffer, start)
     if _PERSONAL_V4.fullmatch(buffer, start, end) is None:
         return []  # an octet over 255 or with a leading zero, a network, loopback, broadcast
     if buffer[end] == 0x2E and buffer[end + 1] in DIGITS:
@@ -97,7 +100,7 @@ def ipv4() -> Detector:
     parts."""
     return Detector(
         name="ipv4",
-        patterns=(_IPV4_PATTERN,),
+        patterns=_IPV4_PATTERNS,
         validate=_validate_ipv4,
         replacement=replacements.IP,
         description="IPv4 addresses",

@@ -25,6 +25,7 @@ from filters.detectors.context import (
     HEX,
     continues_after,
     continues_before,
+    escape_tail_end,
     literal,
 )
 from filters.detectors.network import ipv4_address, ipv6_address
@@ -90,6 +91,8 @@ class _OrganizationValidator:
         return []
 
     def _address(self, buffer: bytes, start: int, end: int) -> list[Span]:
+        # An unframed candidate may start on the digits of an escape (\u000110.20.3.4).
+        start = escape_tail_end(buffer, start)
         if b":" in buffer[start:end]:
             if continues_after(buffer, end, _AROUND_V6):
                 return []

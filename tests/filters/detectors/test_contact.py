@@ -28,6 +28,22 @@ EMAIL_CASES = [
     pytest.param("jane.doe@example.com.png", "[email].png", id="file-name"),
     pytest.param("shot-jane.doe@example.com-1.png", "[email]-1.png", id="file-name-numbered"),
     pytest.param("for jane@mail.example.co.uk.PDF", "for [email].PDF", id="file-name-upper"),
+    # Percent-encoded "@" (once, or twice for a URL inside a URL): the whole encoded
+    # address goes; a percent escape of a separator (":", " ", "/") ends the local part.
+    pytest.param(
+        "see https://x.example/p/jane.doe%40example.com/x",
+        "see https://x.example/p/[email]/x",
+        id="percent-encoded-in-path",
+    ),
+    pytest.param("JANE%40EXAMPLE.COM", "[email]", id="percent-encoded-upper"),
+    pytest.param("jane%2540example.com", "[email]", id="percent-encoded-twice"),
+    pytest.param("jane%2Btag%40example.com", "[email]", id="percent-encoded-plus"),
+    pytest.param("mailto%3Ajane%40example.com", "mailto%3A[email]", id="percent-encoded-mailto"),
+    pytest.param("hi%20jane@example.com", "hi%20[email]", id="after-percent-encoded-space"),
+    pytest.param(
+        "next=https%3A%2F%2Fjane%40example.com", "next=https%3A%2F%2F[email]", id="encoded-url"
+    ),
+    pytest.param("jane%40example.com.png", "[email].png", id="percent-encoded-file-name"),
 ]
 
 EMAIL_NEGATIVES = [
@@ -44,6 +60,14 @@ EMAIL_NEGATIVES = [
     pytest.param("left-pad@1.3.0", id="npm-version"),
     pytest.param("[email] and [email]", id="own-replacement"),
     pytest.param("https://john@example.com/", id="url-userinfo-is-not-email"),
+    # "%40" that is no "@" of an address.
+    pytest.param("https://registry.example/%40scope/pkg", id="percent-encoded-npm-scope"),
+    pytest.param("https://registry.example/%40babel%2Fcore", id="percent-encoded-scope-slash"),
+    pytest.param("https://cdn.example/img/logo%402x.png", id="percent-encoded-retina-asset"),
+    pytest.param("https://x.example/p/%40example.com", id="percent-encoded-no-local-part"),
+    pytest.param("a%40b.c", id="percent-encoded-one-letter-tld"),
+    pytest.param("100%40", id="percent-encoded-no-domain"),
+    pytest.param("https://jane%40example.com:pw@host/", id="percent-encoded-url-userinfo"),
 ]
 
 
@@ -71,9 +95,11 @@ def test_email_after_json_escape_letter(redact_json):
     ]
 
 
-def test_email_after_literal_backslash_n(redact_json):
-    # A real backslash followed by the letter n: "njohn" is the local part.
-    assert redact_json(["C:\\njohn@example.com"], "email") == ["C:\\[email]"]
+def test_email_after_literal_backslash_n(redact_text, redact_json):
+    # A literal backslash-n (a double-escaped line break) reads as a line break in text,
+    # and JSON (where it is \\n) reads it the same way.
+    assert redact_text("C:\\njohn@example.com", "email") == "C:\\n[email]"
+    assert redact_json(["C:\\njohn@example.com"], "email") == ["C:\\n[email]"]
 
 
 PHONE_CASES = [

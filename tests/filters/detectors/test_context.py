@@ -12,6 +12,7 @@ from filters.detectors.context import (
     escape_span,
     framed,
     is_escape_tail,
+    skip_unicode_escape,
 )
 
 
@@ -32,10 +33,34 @@ def test_escape_span(buffer, index, span):
     assert escape_span(buffer, index) == span
 
 
-def test_is_escape_tail():
-    assert is_escape_tail(b"\\njohn", 1)
-    assert not is_escape_tail(b"\\njohn", 0)
-    assert not is_escape_tail(b"\\\\njohn", 2)
+@pytest.mark.parametrize(
+    ("buffer", "index", "tail"),
+    [
+        pytest.param(b"\\njohn", 1, True, id="letter-of-escape"),
+        pytest.param(b"\\njohn", 0, False, id="backslash"),
+        pytest.param(b"\\njohn", 2, False, id="after-escape"),
+        # In JSON, the literal backslash-n of the text: an escape one level down.
+        pytest.param(b"\\\\njohn", 2, True, id="n-after-escaped-backslash"),
+        pytest.param(b"\\\\\\\\njohn", 4, True, id="n-after-four-backslashes"),
+        pytest.param(b"x\\u00014111", 6, True, id="last-digit-of-unicode"),
+        pytest.param(b"x\\u00014111", 7, False, id="after-unicode"),
+        pytest.param(b"x\\\\u00014111", 7, True, id="unicode-after-escaped-backslash"),
+        pytest.param(b"x\\user4111", 5, False, id="u-without-hex-digits"),
+        pytest.param(b"x\\u12", 4, False, id="unicode-cut-short"),
+        pytest.param(b"\\", 0, False, id="lone-backslash"),
+    ],
+)
+def test_is_escape_tail(buffer, index, tail):
+    assert is_escape_tail(buffer, index) is tail
+
+
+@pytest.mark.parametrize(
+    ("buffer", "start"),
+    [(b"\\u0001", 1), (b"x\\u0019", 2)],
+)
+def test_skip_unicode_escape(buffer, start):
+    assert skip_unicode_escape(buffer, start) == start + 5
+    assert skip_unicode_escape(b"x4111", 1) == 1
 
 
 def test_continues_before_ignores_escapes_and_percent_escapes():
@@ -62,3 +87,89 @@ def test_dotted_runs():
 def test_framed():
     assert framed(b"ab", trail=b"[^a]") == b"(?s:.)(?:ab)[^a]"
     assert framed(b"ab", trail=b".", lead=b"x") == b"x(?:ab)."
+
+
+# --- every detector right after an escape ------------------------------------------------
+
+# (detector, sample, what the sample becomes)
+ESCAPE_SAMPLES = [
+    pytest.param("email", "jane.doe@example.com", "[email]", id="email"),
+    pytest.param("phone", "415-555-2671", "[phone]", id="phone-nanp"),
+    pytest.param("phone", "020 7946 0958", "[phone]", id="phone-trunk"),
+    pytest.param("phone", "+44 20 7946 0958", "[phone]", id="phone-intl"),
+    pytest.param("card", "4111111111111111", "[card]", id="card"),
+    pytest.param("card", "4222222222222", "[card]", id="card-13"),
+    pytest.param("card", "4111 1111 1111 1111", "[card]", id="card-grouped"),
+    pytest.param("iban", "DE89370400440532013000", "[iban]", id="iban"),
+    pytest.param("ssn", "123-45-6789", "[ssn]", id="ssn"),
+    pytest.param("ipv4", "10.1.2.3", "[ip]", id="ipv4"),
+    pytest.param("ipv6", "2001:db8::8a2e:370:7334", "[ip]", id="ipv6"),
+    pytest.param("mac", "00:1a:2b:3c:4d:5e", "[mac]", id="mac"),
+    pytest.param("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "[jwt]", id="jwt"),
+    pytest.param("bearer", "Bearer abcdEFGH1234ijkl", "Bearer [credential]", id="bearer"),
+    pytest.param("aws_access_key", "AKIAIOSFODNN7EXAMPLE", "[credential]", id="aws"),
+    pytest.param("github_token", "ghp_" + "a1" * 18, "[credential]", id="github"),
+    pytest.param("gitlab_token", "glpat-" + "b2" * 10, "[credential]", id="gitlab"),
+    pytest.param("slack_token", "xoxb-1234567890-abcdef", "[credential]", id="slack"),
+    pytest.param("stripe_key", "sk_live_" + "c3" * 12, "[credential]", id="stripe"),
+    pytest.param("home_path", "/home/bob/x", "/home/[user]/x", id="home-path"),
+    pytest.param("uuid", "123e4567-e89b-12d3-a456-426614174000", "[uuid]", id="uuid"),
+]
+# Text before the sample: a control character (which canonical JSON writes as an escape
+# that may end in a digit: \u0001), and literal escapes (a double-escaped log line).
+ESCAPES = [
+    pytest.param("\x00", id="nul"),
+    pytest.param("\x01", id="u0001"),
+    pytest.param("\x19", id="u0019"),
+    pytest.param("\x1f", id="u001f"),
+    pytest.param("\n", id="newline"),
+    pytest.param("\\n", id="literal-n"),
+    pytest.param("\\t", id="literal-t"),
+    pytest.param("\\u0001", id="literal-u0001"),
+    pytest.param("\\u001f", id="literal-u001f"),
+    pytest.param("\\\\n", id="literal-double-escaped-n"),
+]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+@pytest.mark.parametrize(("name", "sample", "expected"), ESCAPE_SAMPLES)
+def test_every_detector_after_an_escape(redact_text, redact_json, name, sample, expected, escape):
+    text = f"x{escape}{sample} end"
+    assert redact_text(text, name) == f"x{escape}{expected} end"
+    assert redact_json([text], name) == [f"x{escape}{expected} end"]
+
+
+# Digits and hex next to an escape that are no token: the escape is a boundary, not a
+# way around the checks (a Luhn failure, a longer run, letters after, a version).
+ESCAPE_NEGATIVES = [
+    pytest.param("card", "\\u00014111111111111112", id="card-luhn-fails"),
+    pytest.param("card", "\\u000141111111111111111111", id="card-twenty-digit-run"),
+    pytest.param("card", "\\u00014111111111111111cd", id="card-before-letters"),
+    pytest.param("card", "\\u00014bf92f3577b34da6a3ce929d0e0e4736", id="card-trace-id"),
+    pytest.param("card", "u00014111111111111111", id="card-no-backslash"),
+    # \u0041 is "A": only 14 digits of the would-be card are left after the escape.
+    pytest.param("card", "\\u004111111111111111", id="card-hex-after-u00"),
+    pytest.param("card", "\\\\n4111111111111111cd", id="card-literal-n-before-letters"),
+    pytest.param("ssn", "\\u0001666-12-3456", id="ssn-area-666"),
+    pytest.param("ssn", "\\u00123-45-6789", id="ssn-hex-after-u00"),
+    pytest.param("ipv4", "\\u00011.2.3.4.5", id="ipv4-dotted-run"),
+    pytest.param("ipv4", "\\u0001127.0.0.1", id="ipv4-loopback"),
+    pytest.param("ipv4", "\\u0010.1.2.3", id="ipv4-hex-after-u00"),
+    pytest.param("ipv4", "v\\u0001", id="ipv4-escape-alone"),
+    pytest.param("phone", "\\u00012024-01-15", id="phone-date"),
+    pytest.param("phone", "\\u00010.415.555", id="phone-version"),
+    pytest.param("phone", "\\u0041555-2671", id="phone-hex-after-u00"),
+    pytest.param("iban", "\\u0001DE89370400440532013001", id="iban-mod97-fails"),
+    # Control characters: in JSON these are the \u0001 escapes themselves.
+    pytest.param("card", "\x014111111111111112", id="card-after-control-luhn-fails"),
+    pytest.param("card", "\x0141111111111111111111", id="card-after-control-twenty-digits"),
+    pytest.param("card", "\x01ab4111111111111111", id="card-after-control-hex-id"),
+    pytest.param("ipv4", "\x0110.0.19041.1", id="ipv4-after-control-build-number"),
+    pytest.param("ssn", "\x012024-01-15", id="ssn-after-control-date"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), ESCAPE_NEGATIVES)
+def test_escapes_keep_the_negatives(redact_text, redact_json, name, text):
+    assert redact_text(text, name) == text
+    assert redact_json([text], name) == [text]

@@ -117,3 +117,26 @@ def test_custom_pattern_on_part_of_a_utf8_character(backend):
     assert output.decode() == "caf[b]"
     json_output, _ = scanner.redact(orjson.dumps(["café"]), BufferKind.JSON)
     assert orjson.loads(json_output) == ["caf[b]"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        pytest.param(r"\bEMP\d{6}\b", "a\nEMP123456", "a\n[t]", id="line-break"),
+        pytest.param(r"\bEMP\d{6}\b", "a\x01EMP123456", "a\x01[t]", id="control-character"),
+        pytest.param(r"\bEMP\d{6}\b", "a\\nEMP123456", "a\\n[t]", id="literal-backslash-n"),
+        pytest.param(r"\bEMP\d{6}\b", "aEMP123456", "aEMP123456", id="glued-to-a-word"),
+        pytest.param(r"\b(?:EMP|CTR)-\d+", "a\tCTR-7", "a\t[t]", id="group"),
+        pytest.param(r"\bEMP\d+|\bCTR\d+", "a\nEMP1\nCTR2", "a\n[t]\n[t]", id="alternatives"),
+        pytest.param(r"EMP\d+", "a\nEMP1", "a\n[t]", id="no-word-boundary"),
+        # A hit never takes the letter of an escape (the replacement would cut it).
+        pytest.param(r"n\d+", "a\\n12 n34", "a\\n[t] [t]", id="not-the-letter-of-an-escape"),
+    ],
+)
+def test_custom_pattern_after_an_escape(backend, pattern, text, expected):
+    scanner = Scanner([custom_detector("t", pattern, "[t]", False)], backend=backend)
+    output, _ = scanner.redact(text.encode(), BufferKind.TEXT)
+    assert output.decode() == expected
+    json_output, _ = scanner.redact(orjson.dumps([text]), BufferKind.JSON)
+    assert orjson.loads(json_output) == [expected]

@@ -46,6 +46,10 @@ ORG_CASES = [
     pytest.param("192.0.2.200:443", "[org]:443", id="cidr-v4-port"),
     pytest.param("see https://jira.example.org/browse/X-1", "see [org]/browse/X-1", id="base-url"),
     pytest.param("acme.company", "[org].company", id="name-is-a-word-of-a-host"),
+    # After an escape that ends in a digit (a control character, in JSON).
+    pytest.param("x\x0110.20.3.4", "x\x01[org]", id="cidr-v4-after-control-character"),
+    pytest.param("x\\u000110.20.3.4", "x\\u0001[org]", id="cidr-v4-after-literal-escape"),
+    pytest.param("x\\nAcme", "x\\n[org]", id="name-after-literal-backslash-n"),
 ]
 
 ORG_NEGATIVES = [
@@ -56,6 +60,7 @@ ORG_NEGATIVES = [
     pytest.param("https://jira.example.org.evil.com", id="base-url-prefix-of-host"),
     pytest.param("v10.20.1.1 and 10.20.1.1.5", id="cidr-version-and-longer-run"),
     pytest.param("2001:db8:bbbb::5", id="cidr-v6-outside"),
+    pytest.param("\\u0010.20.3.4", id="cidr-v4-digits-taken-by-escape"),
     pytest.param("[org] [user]", id="replacements"),
 ]
 
