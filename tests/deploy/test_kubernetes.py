@@ -5,6 +5,8 @@ scraping reach admin endpoints that need no token, and the pods are locked down.
 from __future__ import annotations
 
 import copy
+import re
+import shlex
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -50,7 +52,11 @@ def resource(kind: str, name: str) -> dict:
     return found
 
 
-WORKLOADS = [("Deployment", "product"), ("StatefulSet", "scrubgate-gateway")]
+WORKLOADS = [
+    ("Deployment", "product"),
+    ("Deployment", "scrubgate-gateway"),
+    ("StatefulSet", "scrubgate-gateway"),
+]
 
 
 def pod_spec(kind: str, name: str) -> dict:
@@ -252,35 +258,151 @@ def test_sidecar_product_sends_every_channel_to_the_sidecar(tmp_path):
     assert "emptyDir" in spool
 
 
+# --- spool -------------------------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti|)$")
+_BINARY_UNITS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes storage quantity in binary units ("5Gi") as bytes."""
+    found = _QUANTITY.match(quantity)
+    assert found, f"write {quantity!r} in bytes, Ki, Mi, Gi or Ti"
+    number, unit = found.groups()
+    return int(number) * _BINARY_UNITS[unit]
+
+
+def spool_capacity(workload: dict) -> int:
+    """The bytes the spool volume of each pod of ``workload`` holds."""
+    for claim in workload["spec"].get("volumeClaimTemplates", []):
+        if claim["metadata"]["name"] == "spool":
+            return quantity_bytes(claim["spec"]["resources"]["requests"]["storage"])
+    spec = workload["spec"]["template"]["spec"]
+    (volume,) = (volume for volume in spec["volumes"] if volume["name"] == "spool")
+    return quantity_bytes(volume["emptyDir"]["sizeLimit"])
+
+
+@pytest.mark.parametrize(("kind", "name"), WORKLOADS)
+def test_the_spool_volume_holds_a_full_spool_with_headroom(kind, name, tmp_path):
+    """A full spool plus the files being written fits: an emptyDir past its sizeLimit
+    gets the pod evicted, and a full claim fails the writes."""
+    workload = resource(kind, name)
+    settings = settings_of(workload["spec"]["template"]["spec"], tmp_path)
+    assert settings.spool.directory == SPOOL
+    spooled = settings.spool.max_bytes * settings.workers
+    assert spool_capacity(workload) >= spooled * 1.2
+
+
 # --- gateway -----------------------------------------------------------------------------
 
+GATEWAY = KUBERNETES / "gateway"
+DURABLE = GATEWAY / "durable-spool"
+GATEWAY_NAME = "scrubgate-gateway"
 
-def test_gateway_service_autoscaler_and_budget_select_the_gateway_pods(tmp_path):
-    gateway = resource("StatefulSet", "scrubgate-gateway")
+
+def applied(arguments: list[str]) -> list[Path]:
+    """The files ``kubectl apply -f ARGUMENT ...`` reads: a file, or the manifests directly
+    in a directory (without -R, not those in its subdirectories)."""
+    files: list[Path] = []
+    for argument in arguments:
+        path = REPO / argument
+        files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    return files
+
+
+def durable_apply_arguments() -> list[str]:
+    """The -f arguments of the kubectl apply command in durable-spool/README.md."""
+    (block,) = re.findall(r"```sh\n(.*?)```", (DURABLE / "README.md").read_text(), re.DOTALL)
+    words = shlex.split(block.replace("\\\n", " "))
+    assert words[:2] == ["kubectl", "apply"], block
+    flags, arguments = words[2::2], words[3::2]
+    assert set(flags) == {"-f"}, block
+    return arguments
+
+
+VARIANTS = {
+    "deployment": ("Deployment", applied(["deploy/kubernetes/gateway/"])),
+    "durable-spool": ("StatefulSet", applied(durable_apply_arguments())),
+}
+
+
+def variant_resource(variant: str, kind: str, name: str = GATEWAY_NAME) -> dict:
+    """The one ``kind`` named ``name`` among the files the variant applies."""
+    (found,) = (
+        document
+        for path in VARIANTS[variant][1]
+        for document in documents(path)
+        if (document["kind"], document["metadata"]["name"]) == (kind, name)
+    )
+    return found
+
+
+def test_the_durable_variant_swaps_the_deployment_and_its_autoscaler_for_durable_spool():
+    default, durable = (set(files) for _, files in VARIANTS.values())
+    replaced = {GATEWAY / "deployment.yaml", GATEWAY / "hpa.yaml"}
+    assert replaced <= default
+    assert durable == (default - replaced) | set(DURABLE.glob("*.yaml"))
+    assert {path.parent for path in default} == {GATEWAY}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_each_gateway_variant_applies_one_complete_gateway(variant):
+    kind, files = VARIANTS[variant]
+    found = sorted(
+        (document["kind"], document["metadata"]["name"])
+        for path in files
+        for document in documents(path)
+    )
+    assert found == sorted(
+        [
+            ("ConfigMap", "scrubgate-gateway-settings"),
+            (kind, GATEWAY_NAME),
+            ("HorizontalPodAutoscaler", GATEWAY_NAME),
+            ("NetworkPolicy", "product-egress"),
+            ("NetworkPolicy", GATEWAY_NAME),
+            ("PodDisruptionBudget", GATEWAY_NAME),
+            ("Service", GATEWAY_NAME),
+        ]
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gateway_service_autoscaler_and_budget_select_the_gateway_pods(variant, tmp_path):
+    kind, _ = VARIANTS[variant]
+    gateway = variant_resource(variant, kind)
     labels = gateway["spec"]["template"]["metadata"]["labels"]
     assert gateway["spec"]["selector"]["matchLabels"] == labels
     spec = gateway["spec"]["template"]["spec"]
     (listener,) = settings_of(spec, tmp_path).listeners
     assert listener.host == "0.0.0.0"
 
-    service = resource("Service", "scrubgate-gateway")
+    service = variant_resource(variant, "Service")
     assert service["spec"]["selector"] == labels
     (port,) = service["spec"]["ports"]
     ports = {port["name"]: port["containerPort"] for port in scrubgate_container(spec)["ports"]}
     assert ports[port["targetPort"]] == listener.port
 
-    autoscaler = resource("HorizontalPodAutoscaler", "scrubgate-gateway")
+    autoscaler = variant_resource(variant, "HorizontalPodAutoscaler")
     target = autoscaler["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("StatefulSet", "scrubgate-gateway")
+    assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", kind, GATEWAY_NAME)
     assert 2 <= autoscaler["spec"]["minReplicas"] < autoscaler["spec"]["maxReplicas"]
 
-    budget = resource("PodDisruptionBudget", "scrubgate-gateway")
+    budget = variant_resource(variant, "PodDisruptionBudget")
     assert budget["spec"]["selector"]["matchLabels"] == labels
     assert budget["spec"]["minAvailable"] < autoscaler["spec"]["minReplicas"]
 
 
-def test_gateway_spool_is_a_claim_per_replica():
-    gateway = resource("StatefulSet", "scrubgate-gateway")
+def test_default_gateway_spool_is_an_emptydir_per_pod():
+    gateway = resource("Deployment", GATEWAY_NAME)
+    spec = gateway["spec"]["template"]["spec"]
+    (spool,) = (volume for volume in spec["volumes"] if volume["name"] == "spool")
+    assert set(spool) == {"name", "emptyDir"} and "medium" not in spool["emptyDir"]
+    # A rollout adds a pod before it removes one: capacity never drops below the replicas.
+    assert gateway["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_durable_gateway_spool_is_a_claim_per_replica():
+    gateway = resource("StatefulSet", GATEWAY_NAME)
     (claim,) = gateway["spec"]["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "spool"
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
@@ -288,6 +410,14 @@ def test_gateway_spool_is_a_claim_per_replica():
     spec = gateway["spec"]["template"]["spec"]
     assert "spool" not in {volume["name"] for volume in spec["volumes"]}
     assert spec["securityContext"]["fsGroup"] == dockerfile_user()[1]
+
+
+def test_durable_gateway_runs_the_default_gateways_pod_but_for_the_spool_volume():
+    default = copy.deepcopy(resource("Deployment", GATEWAY_NAME)["spec"]["template"])
+    durable = resource("StatefulSet", GATEWAY_NAME)["spec"]["template"]
+    volumes = default["spec"]["volumes"]
+    volumes[:] = [volume for volume in volumes if volume["name"] != "spool"]
+    assert default == durable
 
 
 DNS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
@@ -315,9 +445,10 @@ def test_product_pods_cannot_reach_anything_outside_the_cluster():
             assert set(peer) <= {"namespaceSelector", "podSelector"}, peer
 
 
-def test_only_the_gateway_may_reach_the_vendor_and_only_product_pods_may_use_it(tmp_path):
-    spec = policy("scrubgate-gateway")
-    gateway = resource("StatefulSet", "scrubgate-gateway")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_only_the_gateway_may_reach_the_vendor_and_only_product_pods_may_use_it(variant, tmp_path):
+    spec = variant_resource(variant, "NetworkPolicy")["spec"]
+    gateway = variant_resource(variant, VARIANTS[variant][0])
     assert spec["podSelector"]["matchLabels"] == gateway["spec"]["template"]["metadata"]["labels"]
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     (listener,) = settings_of(gateway["spec"]["template"]["spec"], tmp_path).listeners
