@@ -259,7 +259,7 @@ class _PolicyCompiler:
             match rule.action:
                 case "hash":
                     hasher = self._require_hasher(rule)
-                    return None if hasher is None else Memo(hasher.hash_value)
+                    return None if hasher is None else self._memoized(hasher.hash_value)
                 case "mask":
                     return _scalar(
                         Mask(
@@ -308,7 +308,12 @@ class _PolicyCompiler:
                     f"{rule.where}.kind", "generalize needs kind: ip, url, timestamp or user_agent"
                 )
                 return None
-        return Memo(action.apply)
+        return self._memoized(action.apply)
+
+    def _memoized(self, action: Callable[[Any], Any]) -> Transform:
+        """A pure action as a transform, behind a memo unless the limits turn it off."""
+        entries = self.context.spec.limits.memo_entries
+        return Memo(action, entries) if entries > 0 else _scalar(action)
 
     def _require_hasher(self, rule: RuleSpec) -> Any:
         if self.context.hasher is None and self.context.spec.hashing.key is None:

@@ -5,10 +5,11 @@ in event after event and request after request. A :class:`Memo` remembers the re
 a pure action for short strings, so a repeated value costs one dict lookup instead of an
 HMAC or a URL parse.
 
-Bounds and lifetime: at most ``entries`` results of inputs up to ``max_chars`` characters
-are held; when the memo is full it is emptied and starts again (cheaper on the hot path
-than LRU bookkeeping, and a working set that fits stays warm). Each compiled rule owns its
-memo, so it lives and dies with its plan: a reload starts from empty ones.
+Bounds and lifetime: at most ``entries`` results (``EngineLimits.memo_entries``, 0 turns
+memos off) of inputs up to ``max_chars`` characters are held; when the memo is full it is
+emptied and starts again (cheaper on the hot path than LRU bookkeeping, and a working set
+that fits stays warm). Each compiled rule owns its memo, so it lives and dies with its
+plan: a reload starts from empty ones. Each worker process has its own.
 
 Security: the memo keeps raw inputs (ids, URLs with their query strings, IPs) and their
 scrubbed forms in process memory after the request that carried them is done, up to the
@@ -23,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-DEFAULT_ENTRIES = 2048
-"""Results held per rule: a few batches' worth of distinct ids, URLs and agents."""
 DEFAULT_MAX_CHARS = 256
 """Longer inputs are not memoized: they rarely repeat and would make the bound costly."""
 
@@ -42,7 +41,7 @@ class Memo:
     def __init__(
         self,
         action: Callable[[Any], Any],
-        entries: int = DEFAULT_ENTRIES,
+        entries: int,
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> None:
         if entries < 1 or max_chars < 0:

@@ -208,7 +208,6 @@ class PathAutomaton:
             self._closure({(number, 0) for number in range(len(self._selectors))})
         )
 
-
     @property
     def uses_indices(self) -> bool:
         """Whether any selector names a list index; if not, every element of a list
