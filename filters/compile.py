@@ -25,6 +25,7 @@ from filters.detectors.network import DEFAULT_SENSITIVE_QUERY_PARAMS
 from filters.detectors.organization import organization_detector
 from filters.detectors.registry import DEFAULT_ENABLED, DetectorOptions, builtin_detectors
 from filters.detectors.scanner import Scanner
+from filters.memo import Memo
 from filters.outcome import Outcome
 from filters.plan import DetectorSweep, EventFilter, Plan
 from filters.selectors import PathAutomaton, Selector, SelectorError, Step, StepKind, parse_selector
@@ -258,7 +259,7 @@ class _PolicyCompiler:
             match rule.action:
                 case "hash":
                     hasher = self._require_hasher(rule)
-                    return None if hasher is None else _scalar(hasher.hash_value)
+                    return None if hasher is None else self._memoized(hasher.hash_value)
                 case "mask":
                     return _scalar(
                         Mask(
@@ -307,7 +308,12 @@ class _PolicyCompiler:
                     f"{rule.where}.kind", "generalize needs kind: ip, url, timestamp or user_agent"
                 )
                 return None
-        return _scalar(action.apply)
+        return self._memoized(action.apply)
+
+    def _memoized(self, action: Callable[[Any], Any]) -> Transform:
+        """A pure action as a transform, behind a memo unless the limits turn it off."""
+        entries = self.context.spec.limits.memo_entries
+        return Memo(action, entries) if entries > 0 else _scalar(action)
 
     def _require_hasher(self, rule: RuleSpec) -> Any:
         if self.context.hasher is None and self.context.spec.hashing.key is None:

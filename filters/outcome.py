@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
+def _empty_counter() -> Counter[str]:
+    # ``Counter()`` runs a Python-level ``__init__`` that does nothing for an empty one;
+    # skipping it makes an Outcome ~3x cheaper, which counts once per free-text line.
+    return Counter.__new__(Counter)
+
+
 class Verdict(Enum):
     """What happens to a request as a whole."""
 
@@ -31,8 +37,8 @@ class Outcome:
     ``(rule_id, path)`` for every value a rule changed.
     """
 
-    rule_hits: Counter[str] = field(default_factory=Counter)
-    detector_hits: Counter[str] = field(default_factory=Counter)
+    rule_hits: Counter[str] = field(default_factory=_empty_counter)
+    detector_hits: Counter[str] = field(default_factory=_empty_counter)
     events_in: int = 0
     events_out: int = 0
     changes: list[tuple[str, str]] | None = None

@@ -48,6 +48,10 @@ class DetectorSweep:
     rule_of_detector: dict[str, str]
 
 
+_UNCHANGED: Any = object()
+"""The detector sweep changed nothing (so nothing was parsed back)."""
+
+
 class EventPath:
     """Where a document keeps its events: ``"batch[*]"``, ``"[*]"``,
     ``"resourceLogs[*].scopeLogs[*].logRecords[*]"``. Built by codecs at import time."""
@@ -130,10 +134,12 @@ class Plan:
             self._scrub_batch(document, path, outcome)
         if outcome.all_events_dropped:
             return ScrubResult(json=b"null", outcome=outcome, _value=None, _parsed=True)
-        result = self._sweep_detectors(document, outcome)
-        if self._late is None:
-            return result
-        return self._apply_late_rules(result, path, outcome)
+        json, swept = self._sweep_detectors(document, outcome)
+        if self._late is not None:
+            return self._apply_late_rules(document, json, swept, path, outcome)
+        if swept is _UNCHANGED:
+            return ScrubResult(json=json, outcome=outcome)
+        return ScrubResult(json=json, outcome=outcome, _value=swept, _parsed=True)
 
     def scrub_text(self, text: str) -> tuple[str, Outcome]:
         """Run the detector sweep over one free-text string (a log line, a filename)."""
@@ -181,17 +187,19 @@ class Plan:
 
     # --- pass 3: detector sweep --------------------------------------------------------
 
-    def _sweep_detectors(self, document: Any, outcome: Outcome) -> ScrubResult:
+    def _sweep_detectors(self, document: Any, outcome: Outcome) -> tuple[bytes, Any]:
+        """The document's JSON after the sweep, and the parsed result, or ``_UNCHANGED``
+        when the sweep changed nothing (the JSON is then ``document`` serialized)."""
         serialized = _serialize(document)
         if serialized.count(b",") + 1 > self._limits.max_values:
             raise LimitExceeded(
                 "engine", "max_values", f"more than {self._limits.max_values} values"
             )
         if self._sweep is None:
-            return ScrubResult(json=serialized, outcome=outcome)
+            return serialized, _UNCHANGED
         scrubbed, counts = self._sweep.scanner.redact(serialized, BufferKind.JSON)
         if scrubbed is serialized:
-            return ScrubResult(json=serialized, outcome=outcome)
+            return serialized, _UNCHANGED
         self._count_sweep(counts, outcome)
         try:
             value = orjson.loads(scrubbed)
@@ -202,7 +210,7 @@ class Plan:
             outcome.changes.extend(_sweep_changes(document, value, self._sweep))
         # Serialized again because redacting keys can make two keys equal; the document
         # sent is then the parsed one (the later value wins), never one with duplicates.
-        return ScrubResult(json=orjson.dumps(value), outcome=outcome, _value=value, _parsed=True)
+        return orjson.dumps(value), value
 
     def _count_sweep(self, counts: dict[str, int], outcome: Outcome) -> None:
         rule_of_detector = self._sweep.rule_of_detector  # type: ignore[union-attr]
@@ -213,18 +221,26 @@ class Plan:
     # --- pass 4: late rules (truncate) ------------------------------------------------
 
     def _apply_late_rules(
-        self, result: ScrubResult, path: EventPath | None, outcome: Outcome
+        self, document: Any, json: bytes, swept: Any, path: EventPath | None, outcome: Outcome
     ) -> ScrubResult:
+        """Apply the late rules to the swept document (``document`` itself when the sweep
+        changed nothing: ``json`` was just written from it, so parsing ``json`` back would
+        only rebuild it) and serialize again only if they changed something."""
         assert self._late is not None
-        document = result.value
-        event_lists = path.event_lists(document) if path is not None else []
+        target = document if swept is _UNCHANGED else swept
+        hits_before = outcome.rule_hits.total()
+        event_lists = path.event_lists(target) if path is not None else []
         if event_lists:
-            _walk_events(self._late, document, event_lists, outcome)
+            _walk_events(self._late, target, event_lists, outcome)
         else:
-            document = self._late.walk_root(document, outcome, None, _explain_path(outcome, []))
-        return ScrubResult(
-            json=_serialize(document), outcome=outcome, _value=document, _parsed=True
-        )
+            target = self._late.walk_root(target, outcome, None, _explain_path(outcome, []))
+        if outcome.rule_hits.total() != hits_before:
+            json = _serialize(target)
+            if swept is not _UNCHANGED:
+                swept = target
+        if swept is _UNCHANGED:
+            return ScrubResult(json=json, outcome=outcome)
+        return ScrubResult(json=json, outcome=outcome, _value=swept, _parsed=True)
 
 
 def _walk_events(

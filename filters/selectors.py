@@ -166,8 +166,9 @@ _ANY_ELEMENT = -1
 
 _MAX_MEMO = 65_536
 
-StateRow = tuple[dict[str | int, int], tuple[int, ...], bool, bool]
-"""One automaton state: (memo of transitions, accepted labels, descends, exact keys only)."""
+StateRow = tuple[dict[str | int, int], tuple[int, ...], bool, bool, set[str | int]]
+"""One automaton state: (memo of transitions, accepted labels, descends, exact keys only,
+passive keys: the memoized keys whose transition accepts nothing)."""
 
 
 class PathAutomaton:
@@ -196,17 +197,16 @@ class PathAutomaton:
         self._descends: list[bool] = []
         self._memo: list[dict[str | int, int]] = []
         self._only_exact_keys: list[bool] = []
-        self._rows: list[StateRow] = []
+        self._passive_keys: list[set[str | int]] = []
+        self.rows: list[StateRow] = []
+        """Per state: ``(memo, accepts, descends, exact_only, passive_keys)``. The hot
+        walker reads these directly (read-only) and calls :meth:`step` only on a memo
+        miss; the list grows as new states are discovered. ``passive_keys`` holds the
+        keys in ``memo`` whose target accepts nothing (dead ones included): a walker can
+        pass over a scalar under such a key unread."""
         self.start = self._intern(
             self._closure({(number, 0) for number in range(len(self._selectors))})
         )
-
-    @property
-    def rows(self) -> list[StateRow]:
-        """Per state: ``(memo, accepts, descends, exact_only)``. The hot walker reads these
-        directly and calls :meth:`step` only on a memo miss (the list grows as new states
-        are discovered, so read it again after a miss)."""
-        return self._rows
 
     @property
     def uses_indices(self) -> bool:
@@ -233,8 +233,13 @@ class PathAutomaton:
             return self.DEAD
         target = self._transition(state, key)
         if len(memo) < _MAX_MEMO:
-            memo[key] = target
+            self._remember(state, key, target)
         return target
+
+    def _remember(self, state: int, key: str | int, target: int) -> None:
+        self._memo[state][key] = target
+        if target == self.DEAD or not self._accepting[target]:
+            self._passive_keys[state].add(key)
 
     def _transition(self, state: int, key: str | int) -> int:
         targets: set[NfaState] = set()
@@ -290,11 +295,20 @@ class PathAutomaton:
             step.kind is StepKind.KEY and not ignore_case for step, ignore_case in pending
         )
         self._only_exact_keys.append(only_exact)
-        self._rows.append((self._memo[state], self._accepting[state], bool(pending), only_exact))
+        self._passive_keys.append(set())
+        self.rows.append(
+            (
+                self._memo[state],
+                self._accepting[state],
+                bool(pending),
+                only_exact,
+                self._passive_keys[state],
+            )
+        )
         if only_exact:
             for step, _ in pending:
                 assert step.name is not None
-                self._memo[state][step.name] = self._transition(state, step.name)
+                self._remember(state, step.name, self._transition(state, step.name))
         return state
 
     def _pending_steps(self, states: frozenset[NfaState]) -> list[tuple[Step, bool]]:

@@ -111,6 +111,9 @@ class EngineLimits:
 
     max_depth: int = 128
     max_values: int = 1_000_000
+    memo_entries: int = 2048
+    """Results each ``hash`` and ``generalize`` rule remembers for repeated short strings
+    (see :mod:`filters.memo`); 0 turns the memo off."""
     where: str = "limits"
 
 

@@ -51,6 +51,13 @@ class FieldWalker:
         self._rules = tuple(rules)
         self._automaton = automaton
         self._max_depth = max_depth
+        # The usual accepting state applies one plain transform (no type restriction):
+        # the walk calls it directly instead of going through _apply.
+        self._single_transforms: dict[tuple[int, ...], tuple[str, Transform]] = {
+            (number,): (rule.id, rule.transform)
+            for number, rule in enumerate(self._rules)
+            if rule.kind is FieldKind.TRANSFORM and not rule.types and rule.transform is not None
+        }
 
     def walk_root(
         self, node: Any, outcome: Outcome, skip: frozenset[int] | None, path: list[str | int] | None
@@ -77,51 +84,101 @@ class FieldWalker:
         skip: frozenset[int] | None,
         path: list[str | int] | None,
     ) -> None:
-        # The hot loop: automaton rows are read directly, and ``step`` is only called on
-        # a memo miss (a key not seen before in this state).
+        # The hot loop: automaton rows are read directly, ``step`` is only called on a
+        # memo miss (a key not seen before in this state), and a scalar under a key known
+        # to accept nothing is passed over after one set lookup.
         if depth > self._max_depth:
             raise LimitExceeded("engine", "max_depth", f"nesting deeper than {self._max_depth}")
         automaton = self._automaton
         rows = automaton.rows
-        memo, _, _, exact_only = rows[state]
-        every_element: int | None = None
+        memo, _, _, exact_only, passive = rows[state]
         pairs: Any
         if type(node) is list:
-            pairs = enumerate(node)
             if not automaton.uses_indices:
                 # Without index selectors every element leads to the same state.
-                every_element = automaton.step(state, 0)
-                if every_element < 0:
-                    return
+                self._walk_list(node, automaton.step(state, 0), depth, outcome, skip, path)
+                return
+            pairs = enumerate(node)
         elif exact_only:
             pairs = [(key, node[key]) for key in memo if key in node]
         else:
             pairs = node.items()
+        memo_get = memo.get
+        containers = _CONTAINERS
+        single_transforms = self._single_transforms
         removed: list[Any] | None = None
         for key, value in pairs:
-            target = every_element if every_element is not None else memo.get(key)
+            if key in passive and type(value) not in containers:
+                continue
+            target = memo_get(key)
             if target is None:
                 target = automaton.step(state, key)
             if target < 0:
                 continue
-            _, accepts, descends, _ = rows[target]
-            if path is not None:
-                path.append(key)
+            _, accepts, descends, _, _ = rows[target]
             if accepts:
+                single = single_transforms.get(accepts)
+                if single is not None and type(value) not in containers:
+                    scrubbed = single[1](value, outcome)
+                    if scrubbed != value or type(scrubbed) is not type(value):
+                        node[key] = scrubbed  # type: ignore[index]
+                        self._record(single[0], outcome, None if path is None else [*path, key])
+                    continue
+                if path is not None:
+                    path.append(key)
                 value = self._apply(accepts, value, outcome, path)
+                if path is not None:
+                    path.pop()
                 if value is REMOVED:
                     removed = [*(removed or ()), key]
-                    if path is not None:
-                        path.pop()
                     continue
                 node[key] = value  # type: ignore[index]
-            if descends and type(value) in _CONTAINERS and (skip is None or id(value) not in skip):
+            if descends and type(value) in containers and (skip is None or id(value) not in skip):
+                if path is not None:
+                    path.append(key)
                 self._walk(value, target, depth + 1, outcome, skip, path)
-            if path is not None:
-                path.pop()
+                if path is not None:
+                    path.pop()
         # Deleting last-first keeps list indices valid; for dicts the order is irrelevant.
         for key in reversed(removed or ()):
             del node[key]
+
+    def _walk_list(
+        self,
+        node: list[Any],
+        target: int,
+        depth: int,
+        outcome: Outcome,
+        skip: frozenset[int] | None,
+        path: list[str | int] | None,
+    ) -> None:
+        """A list when no selector names an index: every element leads to ``target``."""
+        if target < 0:
+            return
+        _, accepts, descends, _, _ = self._automaton.rows[target]
+        if not (accepts or descends):
+            return
+        containers = _CONTAINERS
+        removed: list[int] | None = None
+        for index, value in enumerate(node):
+            if accepts:
+                if path is not None:
+                    path.append(index)
+                value = self._apply(accepts, value, outcome, path)
+                if path is not None:
+                    path.pop()
+                if value is REMOVED:
+                    removed = [*(removed or ()), index]
+                    continue
+                node[index] = value
+            if descends and type(value) in containers and (skip is None or id(value) not in skip):
+                if path is not None:
+                    path.append(index)
+                self._walk(value, target, depth + 1, outcome, skip, path)
+                if path is not None:
+                    path.pop()
+        for index in reversed(removed or ()):
+            del node[index]
 
     def _apply(
         self,

@@ -1126,6 +1126,80 @@ def test_truncate_then_sweep_is_idempotent_and_within_max_length():
     assert truncating.scrub(orjson.loads(once.json)).json == once.json
 
 
+@pytest.mark.parametrize("with_sweep", [False, True])
+@pytest.mark.parametrize(
+    ("note", "changed"), [("x" * 30, True), ("short note", False)], ids=["long", "short"]
+)
+def test_late_truncation_with_and_without_sweep_hits(with_sweep, note, changed):
+    rules = [rule("cut", "truncate", "properties.note", max_length=12, suffix="~")]
+    if with_sweep:
+        rules.append(rule("sweep", "redact", detectors=["email"], organization=False))
+    document = {"batch": [{"properties": {"note": note}, "m": "a@b.co"}]}
+    result = plan(*rules).scrub(document, "batch[*]")
+    expected_note = "x" * 11 + "~" if changed else note
+    expected = {
+        "batch": [
+            {"properties": {"note": expected_note}, "m": "[email]" if with_sweep else "a@b.co"}
+        ]
+    }
+    assert result.json == orjson.dumps(expected)
+    assert result.value == expected
+    expected_hits = {"cut": 1} if changed else {}
+    if with_sweep:
+        expected_hits["sweep"] = 1
+    assert dict(result.outcome.rule_hits) == expected_hits
+
+
+def test_late_rules_that_change_nothing_do_not_serialize_again(monkeypatch):
+    cutting = plan(rule("cut", "truncate", "note", max_length=50))
+    calls: list[Any] = []
+    real_dumps = orjson.dumps
+
+    def counting_dumps(value: Any, *args: Any) -> bytes:
+        calls.append(value)
+        return real_dumps(value, *args)
+
+    monkeypatch.setattr(orjson, "dumps", counting_dumps)
+    result = cutting.scrub({"note": "short", "n": 1})
+    assert result.json == b'{"note":"short","n":1}'
+    assert len(calls) == 1
+
+
+def test_keys_passed_over_once_known_still_reach_their_values():
+    # The second scrub runs on a warm automaton: "b" at the top and "a" are passive keys
+    # there (they accept nothing), "b" under "a" is not.
+    hashing = plan(rule("h", "hash", "**.a.b"), rule("cut", "truncate", "**.t", max_length=2))
+    for _ in range(2):
+        result = hashing.scrub(
+            {"b": "top", "a": {"b": "inner", "c": [{"b": "deep"}]}, "x": {"a": {"b": 7}}},
+        )
+        assert result.value == {
+            "b": "top",
+            "a": {"b": H("inner"), "c": [{"b": "deep"}]},
+            "x": {"a": {"b": H(7)}},
+        }
+        assert result.outcome.rule_hits == {"h": 2}
+    # A key seen with a scalar value is entered when it holds a container.
+    again = hashing.scrub({"b": {"a": {"b": "under-b"}}, "a": "plain"})
+    assert again.value == {"b": {"a": {"b": H("under-b")}}, "a": "plain"}
+
+
+def test_lists_of_scalars_and_removed_elements_on_a_warm_walk():
+    rules = [rule("rm", "remove", "tags[*]", types=["null"]), rule("h", "hash", "ids[*]")]
+    walker = plan(*rules)
+    for _ in range(2):
+        result = walker.scrub(
+            {"tags": ["a", None, "b", None], "ids": ["u1", 2, None]}, explain=True
+        )
+        assert result.value == {"tags": ["a", "b"], "ids": [H("u1"), H(2), None]}
+        assert sorted(result.outcome.changes) == [
+            ("h", "ids[0]"),
+            ("h", "ids[1]"),
+            ("rm", "tags[1]"),
+            ("rm", "tags[3]"),
+        ]
+
+
 # --- scrub_text ------------------------------------------------------------------------
 
 TEXT_CASES = [
@@ -1412,6 +1486,39 @@ def test_property_scrub_text_is_idempotent_and_clean(text):
     assert twice == once
     assert not outcome.changed
     assert LEFTOVER_SCANNER.find(once.encode("utf-8"), BufferKind.TEXT) == []
+
+
+WITHOUT_MEMO = plan(*DEFAULT_STYLE_RULES, limits=EngineLimits(memo_entries=0))
+TINY_MEMO = plan(*DEFAULT_STYLE_RULES, limits=EngineLimits(memo_entries=1))
+
+
+def _scrub_explained(policy_plan: Plan, document: Any, events: str | None) -> Any:
+    try:
+        result = policy_plan.scrub(copy.deepcopy(document), events, explain=True)
+    except PayloadError as error:  # LimitExceeded included
+        return type(error), str(error)
+    outcome = result.outcome
+    return (
+        result.json,
+        list(outcome.rule_hits.items()),
+        list(outcome.detector_hits.items()),
+        outcome.changes,
+        outcome.events_in,
+        outcome.events_out,
+    )
+
+
+@PROPERTY_SETTINGS
+@given(document=DOCUMENTS, as_batch=st.booleans())
+def test_property_memos_change_no_result(document, as_batch):
+    # The plans are shared by every example, so their memos are warm with earlier values
+    # (and the one-entry memo is emptied all the time); scrubbing twice replays this one.
+    events = None
+    if as_batch:
+        document, events = {"batch": [document, copy.deepcopy(document)], "sentAt": "t"}, "batch[*]"
+    expected = _scrub_explained(WITHOUT_MEMO, document, events)
+    for memoized in (DEFAULT_STYLE, TINY_MEMO, DEFAULT_STYLE):
+        assert _scrub_explained(memoized, document, events) == expected
 
 
 # Strings holding several sensitive tokens side by side: hypothesis found each of these
