@@ -443,6 +443,17 @@ LIMITS = Obj(
             ),
             default=30.0,
         ),
+        "transform_memo_entries": Field(
+            Scalar(
+                "int",
+                minimum=0,
+                doc="Results each `hash` and `generalize` rule remembers, for input strings "
+                "up to 256 characters, so repeated ids and URLs cost one lookup. The memo "
+                "holds recent raw inputs in process memory until it fills (then it empties) "
+                "or the settings reload; 0 turns it off, at some speed.",
+            ),
+            default=2048,
+        ),
         "max_buffered_bytes": Field(
             Scalar(
                 "size",
@@ -1352,6 +1363,7 @@ class Limits:
     max_concurrent_requests: int
     upstream_connect_timeout: float
     upstream_timeout: float
+    transform_memo_entries: int
     max_buffered_bytes: int
     client_header_timeout: float
     client_body_timeout: float
@@ -1564,7 +1576,11 @@ class _Builder:
             hashing=self._hashing(),
             organization=self._organization(),
             detectors=detector_settings,
-            limits=EngineLimits(max_depth=limits["max_depth"], max_values=limits["max_values"]),
+            limits=EngineLimits(
+                max_depth=limits["max_depth"],
+                max_values=limits["max_values"],
+                memo_entries=limits["transform_memo_entries"],
+            ),
         )
 
     def _hashing(self) -> HashingSpec:

@@ -231,3 +231,13 @@ def test_workers_auto_is_one_per_cpu_or_one_on_an_ephemeral_port(tmp_path, given
 
 def test_cpu_count_follows_the_affinity_mask():
     assert cpu_count() == len(os.sched_getaffinity(0)) >= 1
+
+
+@pytest.mark.parametrize(("given", "entries"), [(None, 2048), (0, 0), (16, 16)])
+def test_transform_memo_size_reaches_the_engine(tmp_path, given, entries):
+    text = (FIXTURES / "minimal.yaml").read_text()
+    if given is not None:
+        text += f"limits: {{transform_memo_entries: {given}}}\n"
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    assert load_settings(path, environ=KEY).engine.spec.limits.memo_entries == entries
