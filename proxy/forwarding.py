@@ -56,17 +56,18 @@ def request_headers(
         # request that carries both): the client's Authorization is not sent on.
         dropped = dropped | {"authorization"}
     keep_only = route.keep_only_headers
-    forwarded: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in dropped or (keep_only is not None and lowered not in keep_only):
-            continue
-        if lowered == "user-agent":
-            if route.user_agent == "remove":
-                continue
-            if route.user_agent == "generalize":
-                value = _USER_AGENT.apply(value)
-        forwarded.add(name, value)
+    # Copy everything, then take out what is not sent: both steps run in multidict's C code.
+    forwarded = CIMultiDict(headers)
+    for name in dropped if keep_only is None else {name.lower() for name in headers} - keep_only:
+        forwarded.popall(name, None)
+    if keep_only is not None:
+        for name in dropped:
+            forwarded.popall(name, None)
+    if route.user_agent != "keep" and "user-agent" in forwarded:
+        if route.user_agent == "remove":
+            forwarded.popall("user-agent")
+        else:
+            forwarded["User-Agent"] = _USER_AGENT.apply(forwarded["user-agent"])
     if body_length is not None:
         forwarded["Content-Length"] = str(body_length)
     return forwarded
@@ -81,9 +82,10 @@ def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The upstream's response headers as relayed to the client: unchanged except for
     hop-by-hop headers, which belong to the upstream connection."""
     dropped = HOP_BY_HOP | _connection_tokens(headers) if "connection" in headers else HOP_BY_HOP
-    return CIMultiDict(
-        (name, value) for name, value in headers.items() if name.lower() not in dropped
-    )
+    relayed = CIMultiDict(headers)
+    for name in dropped:
+        relayed.popall(name, None)
+    return relayed
 
 
 class UpstreamUnavailable(Exception):

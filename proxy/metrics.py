@@ -12,12 +12,15 @@ are exported by the supervisor alone, which validates and coordinates every relo
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
 from importlib import metadata
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from filters.detectors.scanner import hyperscan_available
 
@@ -306,6 +309,14 @@ def record_reload(digest: str | None) -> None:
         CONFIG_RELOAD_SUCCESS.set(0)
     else:
         record_settings_in_force(digest)
+
+
+@functools.lru_cache(maxsize=8192)
+def labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    """``metric.labels(*values)`` (values in the order of its label names), looked up once:
+    label values come from the settings and fixed sets, so there are few, and the request
+    path then skips prometheus_client's validation and locking of every lookup."""
+    return metric.labels(*values)
 
 
 def status_class(status: int) -> str:

@@ -84,7 +84,7 @@ class ProxyHandler:
             _EXCHANGE.reset(token)
             self._admission.in_flight -= 1
             metrics.IN_FLIGHT.dec()
-            metrics.REQUEST_SECONDS.labels(route=route.name).observe(elapsed)
+            metrics.labelled(metrics.REQUEST_SECONDS, route.name).observe(elapsed)
             if access_enabled():
                 access(
                     {
@@ -135,8 +135,8 @@ class ProxyHandler:
         raw = await self._read_whole_body(request, route, limits, reservation)
         if isinstance(raw, web.Response):
             return raw
-        metrics.RECEIVED_BYTES.labels(route=route.name).inc(len(raw))
-        metrics.BODY_BYTES.labels(route=route.name).observe(len(raw))
+        metrics.labelled(metrics.RECEIVED_BYTES, route.name).inc(len(raw))
+        metrics.labelled(metrics.BODY_BYTES, route.name).observe(len(raw))
         started = time.perf_counter()
         fields: set[str] = set()
         try:
@@ -156,7 +156,9 @@ class ProxyHandler:
         except PayloadError as error:
             return self._unparseable(route, error)
         finally:
-            metrics.ENGINE_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
+            metrics.labelled(metrics.ENGINE_SECONDS, route.name).observe(
+                time.perf_counter() - started
+            )
         _count_outcome(route, scrubbed.outcome)
         if scrubbed.empty:
             return self._drop(route, "dropped")
@@ -273,7 +275,7 @@ class ProxyHandler:
             upstream.release()
             return _drop_response(route)
         _count(route, outgoing.verdict)
-        metrics.SENT_BYTES.labels(route=route.name).inc(len(outgoing.body))
+        metrics.labelled(metrics.SENT_BYTES, route.name).inc(len(outgoing.body))
         _EXCHANGE.get().bytes_out = len(outgoing.body)
         return await _relay(request, upstream)
 
@@ -291,11 +293,13 @@ class ProxyHandler:
             upstream = await self._forwarder.send(route, limits, method, url, headers, body)
         except UpstreamUnavailable as error:
             kind = "timeout" if error.timeout else "error"
-            metrics.UPSTREAM_RESPONSES.labels(route=route.name, status_class=kind).inc()
+            metrics.labelled(metrics.UPSTREAM_RESPONSES, route.name, kind).inc()
             raise
-        metrics.UPSTREAM_SECONDS.labels(route=route.name).observe(time.perf_counter() - started)
-        metrics.UPSTREAM_RESPONSES.labels(
-            route=route.name, status_class=metrics.status_class(upstream.status)
+        metrics.labelled(metrics.UPSTREAM_SECONDS, route.name).observe(
+            time.perf_counter() - started
+        )
+        metrics.labelled(
+            metrics.UPSTREAM_RESPONSES, route.name, metrics.status_class(upstream.status)
         ).inc()
         return upstream
 
@@ -323,7 +327,7 @@ class ProxyHandler:
         async with upstream:
             attempt = classify(upstream.status, upstream.headers.get("Retry-After"))
         if attempt.result == "delivered":
-            metrics.SENT_BYTES.labels(route=route.name).inc(len(spooled.body))
+            metrics.labelled(metrics.SENT_BYTES, route.name).inc(len(spooled.body))
         return attempt
 
     def _drop(self, route: Route, verdict: str) -> web.Response:
@@ -383,7 +387,7 @@ def _upstream_failed(route: Route, error: UpstreamUnavailable) -> web.Response:
 
 def _overloaded(route: Route, reason: str) -> web.Response:
     metrics.OVERLOAD_REJECTIONS.labels(route=route.name, reason=reason).inc()
-    metrics.REQUESTS.labels(route=route.name, category=route.category, verdict="rejected").inc()
+    metrics.labelled(metrics.REQUESTS, route.name, route.category, "rejected").inc()
     response = json_response(503, error="scrubgate is overloaded, retry later", route=route.name)
     response.headers["Retry-After"] = "1"
     return response
@@ -416,7 +420,7 @@ _EXCHANGE: ContextVar[_Exchange] = ContextVar("scrubgate_exchange")
 
 
 def _count(route: Route, verdict: str) -> None:
-    metrics.REQUESTS.labels(route=route.name, category=route.category, verdict=verdict).inc()
+    metrics.labelled(metrics.REQUESTS, route.name, route.category, verdict).inc()
     _EXCHANGE.get().verdict = verdict
 
 
@@ -426,8 +430,8 @@ def _count_outcome(route: Route, outcome: Outcome) -> None:
     _EXCHANGE.get().rule_hits = dict(outcome.rule_hits)
     for detector, hits in outcome.detector_hits.items():
         metrics.DETECTOR_HITS.labels(route=route.name, detector=detector).inc(hits)
-    metrics.EVENTS.labels(route=route.name, verdict="kept").inc(outcome.events_out)
-    metrics.EVENTS.labels(route=route.name, verdict="dropped").inc(
+    metrics.labelled(metrics.EVENTS, route.name, "kept").inc(outcome.events_out)
+    metrics.labelled(metrics.EVENTS, route.name, "dropped").inc(
         outcome.events_in - outcome.events_out
     )
 
