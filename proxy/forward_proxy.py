@@ -129,8 +129,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def proxy_middleware(
     holder: SettingsHolder, listener: str
 ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The middleware of the forward-proxy listener's app (the others only refuse CONNECT:
-    :func:`connect_refusal_middleware`).
+    """How the forward-proxy listener's server routes a request (the others only refuse
+    CONNECT, with :func:`refuse_connect`).
 
     CONNECT reaching aiohttp is refused with 403 (normally it is handled before aiohttp,
     when it opens its connection). On the forward-proxy listener,
@@ -160,21 +160,6 @@ def proxy_middleware(
         return await handler(request.clone(rel_url=URL(target, encoded=True), host=host))
 
     return route_by_destination
-
-
-def connect_refusal_middleware(
-    listener: str,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The middleware of every other proxy listener: CONNECT gets 403 (no route can match
-    it, and it must be counted as refused), everything else goes to the handler."""
-
-    @web.middleware
-    async def refuse_connect_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "CONNECT":
-            return refuse_connect(listener)
-        return await handler(request)
-
-    return refuse_connect_only
 
 
 def refuse_connect(listener: str) -> web.Response:

@@ -28,7 +28,7 @@ from proxy import metrics
 from proxy.admin import ProcessAdmin, json_response
 from proxy.admission import Admission, Reservation
 from proxy.audit import AuditLog, field_paths
-from proxy.forward_proxy import ForwardProxySite, connect_refusal_middleware, proxy_middleware
+from proxy.forward_proxy import ForwardProxySite, proxy_middleware, refuse_connect
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
 from proxy.log import access, access_enabled
 from proxy.pipeline import scrub_request
@@ -500,35 +500,46 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
         return response
 
 
-def proxy_app(
+def proxy_server(
     holder: SettingsHolder,
     forwarder: Forwarder,
     listener: Listener,
     audit: AuditLog | None = None,
     admission: Admission | None = None,
     spooler: Spooler | None = None,
-) -> web.Application:
+) -> web.Server:
+    """The aiohttp server of one proxy listener. A low-level server, not an Application:
+    every request goes to one handler, so the router and middleware machinery would only
+    cost time."""
     handler = ProxyHandler(holder, forwarder, listener.name, audit, admission, spooler)
     limits = holder.current.settings.limits
     forward_proxy = holder.current.settings.forward_proxy
-    app = web.Application(
-        # Only the forward-proxy listener routes by destination (which listener that is,
-        # is read at start); the others just refuse CONNECT, which no route can match.
-        middlewares=[
-            proxy_middleware(holder, listener.name)
-            if forward_proxy is not None and forward_proxy.listener == listener.name
-            else connect_refusal_middleware(listener.name)
-        ],
-        client_max_size=limits.max_body_bytes,
+    if forward_proxy is not None and forward_proxy.listener == listener.name:
+        # The forward-proxy listener routes by destination (which listener that is, is
+        # read at start).
+        route_by_destination = proxy_middleware(holder, listener.name)
+
+        async def serve(request: web.BaseRequest) -> web.StreamResponse:
+            return await route_by_destination(request, handler.handle)  # type: ignore[arg-type]
+
+    else:
+
+        async def serve(request: web.BaseRequest) -> web.StreamResponse:
+            if request.method == "CONNECT":
+                return refuse_connect(listener.name)
+            return await handler.handle(request)  # type: ignore[arg-type]
+
+    return web.Server(
+        serve,
+        access_log=None,
         # Bodies are decompressed by our own bounded decoders, never by aiohttp.
-        handler_args={
-            "auto_decompress": False,
-            "max_field_size": limits.max_header_bytes,
-            "max_line_size": limits.max_header_bytes,
-        },
+        auto_decompress=False,
+        max_field_size=limits.max_header_bytes,
+        max_line_size=limits.max_header_bytes,
+        # aiohttp closes a connection that has no complete request head this long after
+        # it opened or after its last response: the slow-header defence.
+        keepalive_timeout=limits.client_header_timeout,
     )
-    app.router.add_route("*", "/{tail:.*}", handler.handle)
-    return app
 
 
 # --- lifecycle ---------------------------------------------------------------------------
@@ -551,8 +562,8 @@ class ScrubgateServer:
         self.worker_index = worker_index
         self.supervised = supervised
         self.ready = asyncio.Event()
-        self._proxy_runners: list[web.AppRunner] = []
-        self._admin_runner: web.AppRunner | None = None
+        self._proxy_runners: list[web.BaseRunner] = []
+        self._admin_runner: web.BaseRunner | None = None
         self._tls: dict[str, ssl.SSLContext] = {}
         self._watcher: asyncio.Task[None] | None = None
         holder.on_swap(self._reload_certificates)
@@ -581,11 +592,11 @@ class ScrubgateServer:
         settings = self.holder.current.settings
         forward_listener = settings.forward_proxy.listener if settings.forward_proxy else None
         for listener in settings.listeners:
-            app = proxy_app(
+            server = proxy_server(
                 self.holder, self._forwarder, listener, self._audit, self._admission, self.spooler
             )
             runner = await self._serve(
-                app,
+                server,
                 listener.name,
                 listener.host,
                 listener.port,
@@ -603,21 +614,18 @@ class ScrubgateServer:
 
     async def _serve(
         self,
-        app: web.Application,
+        app: web.Application | web.Server,
         name: str,
         host: str,
         port: int,
         tls: ssl.SSLContext | None,
         forward_proxy: bool = False,
-    ) -> web.AppRunner:
+    ) -> web.BaseRunner:
         limits = self.holder.current.settings.limits
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            shutdown_timeout=limits.drain_timeout,
-            # aiohttp closes a connection that has no complete request head this long
-            # after it opened or after its last response: the slow-header defence.
-            keepalive_timeout=limits.client_header_timeout,
+        runner: web.BaseRunner = (
+            web.ServerRunner(app, shutdown_timeout=limits.drain_timeout)
+            if isinstance(app, web.Server)
+            else web.AppRunner(app, access_log=None, shutdown_timeout=limits.drain_timeout)
         )
         await runner.setup()
         site: web.BaseSite = (
