@@ -19,6 +19,7 @@ sees two word characters (in JSON a line break is ``\\n``: ``\\bEMP\\d+`` must f
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Final
 
 import re2
@@ -47,14 +48,15 @@ def _accept(buffer: bytes, start: int, end: int) -> list[Span]:
     return [(start, end)] if start < end else []
 
 
-def _has_anchor(pattern: str) -> bool:
-    """True when ``^``, ``$``, ``\\A``, ``\\z`` or ``\\Z`` occurs outside a class."""
+def _outside_classes(pattern: str) -> Iterator[tuple[int, str]]:
+    """``(index, token)`` for each token of ``pattern`` outside character classes: an
+    escape (``\\d``, two characters) or a single character. Classes are skipped whole."""
     index, in_class = 0, False
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
-            if not in_class and pattern[index + 1 : index + 2] in ("A", "z", "Z"):
-                return True
+            if not in_class:
+                yield index, pattern[index : index + 2]
             index += 2
             continue
         if in_class:
@@ -66,37 +68,31 @@ def _has_anchor(pattern: str) -> bool:
             if pattern[index : index + 1] == "]":
                 index += 1
             continue
-        elif char in "^$":
-            return True
+        else:
+            yield index, char
         index += 1
-    return False
+
+
+def _has_anchor(pattern: str) -> bool:
+    """True when ``^``, ``$``, ``\\A``, ``\\z`` or ``\\Z`` occurs outside a class."""
+    return any(token in _ANCHORS for _, token in _outside_classes(pattern))
+
+
+_ANCHORS: Final = frozenset({"^", "$", "\\A", "\\z", "\\Z"})
 
 
 def _top_level_alternatives(pattern: str) -> list[str]:
     """``pattern`` split at every ``|`` outside groups and classes."""
     alternatives: list[str] = []
-    index, depth, in_class, first = 0, 0, False, 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            index += 2 if pattern[index + 1 : index + 2] == "^" else 1
-            if pattern[index : index + 1] == "]":
-                index += 1
-            continue
-        elif char == "(":
+    depth, first = 0, 0
+    for index, token in _outside_classes(pattern):
+        if token == "(":
             depth += 1
-        elif char == ")":
+        elif token == ")":
             depth -= 1
-        elif char == "|" and not depth:
+        elif token == "|" and not depth:
             alternatives.append(pattern[first:index])
             first = index + 1
-        index += 1
     alternatives.append(pattern[first:])
     return alternatives
 

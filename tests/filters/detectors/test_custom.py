@@ -140,3 +140,24 @@ def test_custom_pattern_after_an_escape(backend, pattern, text, expected):
     assert output.decode() == expected
     json_output, _ = scanner.redact(orjson.dumps([text]), BufferKind.JSON)
     assert orjson.loads(json_output) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "alternatives"),
+    [
+        (r"a|b", ["a", "b"]),
+        (r"(a|b)|c", ["(a|b)", "c"]),
+        (r"[|]x|y", ["[|]x", "y"]),
+        (r"[]|]x|y", ["[]|]x", "y"]),
+        (r"[^]|]x|y", ["[^]|]x", "y"]),
+        (r"\|x|y", [r"\|x", "y"]),
+        (r"\bEMP\d+|\bID-\d+", [r"\bEMP\d+", r"\bID-\d+"]),
+        (r"plain", ["plain"]),
+    ],
+)
+def test_top_level_alternatives_split_only_outside_groups_classes_and_escapes(
+    pattern, alternatives
+):
+    from filters.detectors.custom import _top_level_alternatives
+
+    assert _top_level_alternatives(pattern) == alternatives
