@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from filters.detectors.base import BufferKind
-from filters.detectors.custom import custom_detector
+from filters.detectors.custom import _top_level_alternatives, custom_detector
 from filters.detectors.scanner import Scanner, hyperscan_available
 
 BACKENDS = ("hyperscan", "re2") if hyperscan_available() else ("re2",)
@@ -158,6 +158,4 @@ def test_custom_pattern_after_an_escape(backend, pattern, text, expected):
 def test_top_level_alternatives_split_only_outside_groups_classes_and_escapes(
     pattern, alternatives
 ):
-    from filters.detectors.custom import _top_level_alternatives
-
     assert _top_level_alternatives(pattern) == alternatives
