@@ -83,8 +83,12 @@ def _checked_strings(check: Callable[[str], str | None], doc: str = "") -> ListO
 
 
 def _check_url(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises for a port that is not a number in 0-65535
+    except ValueError:
+        return "expected an http:// or https:// URL with a valid host and port"
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         return "expected an http:// or https:// URL with a host"
     if parts.query or parts.fragment:
         return "an upstream URL cannot carry a query or fragment"
@@ -1586,19 +1590,19 @@ class _Builder:
     def _hashing(self) -> HashingSpec:
         hashing = self.raw["hashing"]
         key = self._secret(hashing, "hashing")
-        if key is not None:
-            try:
-                key = parse_hash_key(key)
-            except ValueError as error:
-                # The message names the problem (length, bad hex), never the key.
-                self.problem("hashing", str(error))
-                key = None
         env_name = hashing.get("key_env")
         hint = (
             f"environment variable {env_name} is not set"
             if env_name and not hashing.get("key_file")
             else "set hashing.key_file or hashing.key_env"
         )
+        if key is not None:
+            try:
+                key = parse_hash_key(key)
+            except ValueError as error:
+                # The message names the problem (length, bad hex), never the key.
+                self.problem("hashing", str(error))
+                key, hint = None, "the configured key is not usable (see hashing)"
         return HashingSpec(
             key=key,
             missing_hint=hint,

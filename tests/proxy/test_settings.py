@@ -241,3 +241,25 @@ def test_transform_memo_size_reaches_the_engine(tmp_path, given, entries):
     path = tmp_path / "settings.yaml"
     path.write_text(text)
     assert load_settings(path, environ=KEY).engine.spec.limits.memo_entries == entries
+
+
+@pytest.mark.parametrize(
+    "upstream", ["http://[x]/", "http://127.0.0.1:99999", "http://127.0.0.1:port", "http://h:0"]
+)
+def test_bad_upstream_hosts_and_ports_are_problems_not_crashes(tmp_path, upstream):
+    text = (FIXTURES / "minimal.yaml").read_text()
+    path = tmp_path / "settings.yaml"
+    path.write_text(re.sub(r"upstream: \S+", f'upstream: "{upstream}"', text, count=1))
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, environ=KEY)
+    assert "expected an http:// or https:// URL" in str(caught.value)
+
+
+def test_a_hash_key_too_short_is_one_clear_problem(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text((FIXTURES / "minimal.yaml").read_text())
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, environ={"TEST_HASH_KEY": "short"})
+    messages = str(caught.value)
+    assert "at least 16 bytes" in messages
+    assert "is not set" not in messages

@@ -171,14 +171,6 @@ def test_log_reload_of_a_failure_lists_every_problem_and_no_secret(tmp_path, cap
     assert SECRET not in caplog.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: an upstream URL with an invalid bracketed host ('http://[x]/') makes "
-    "urlsplit raise ValueError inside settings._check_url; load_settings raises it instead "
-    "of a SettingsError, so reload() raises (and the message quotes the value) instead of "
-    "returning ok=False",
-)
 def test_an_upstream_with_a_malformed_bracketed_host_is_a_reload_problem(settings_file):
     holder = SettingsHolder(str(settings_file), ENVIRON)
     old = holder.current
@@ -188,3 +180,6 @@ def test_an_upstream_with_a_malformed_bracketed_host_is_a_reload_problem(setting
     result = holder.reload()
     assert not result.ok and holder.current is old
     assert all(SECRET not in problem for problem in result.problems)
+    assert "expected an http:// or https:// URL with a valid host and port" in "".join(
+        result.problems
+    )
