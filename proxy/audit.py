@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -85,3 +86,13 @@ def _collect(node: Any, path: str, paths: set[str]) -> None:
             _collect(value, f"{path}[*]", paths)
     else:
         paths.add(path or "$")
+
+
+def audit_path(file: str, worker_index: int, supervised: bool) -> str:
+    """Where one process writes the audit log: the configured file, or with workers one
+    file per worker (``audit.jsonl`` → ``audit.worker-1.jsonl``), since processes that
+    rotated one shared file would lose each other's records."""
+    if not supervised:
+        return file
+    path = Path(file)
+    return str(path.with_name(f"{path.stem}.worker-{worker_index}{path.suffix}"))

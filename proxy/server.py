@@ -27,7 +27,7 @@ from filters.outcome import LimitExceeded, Outcome, PayloadError
 from proxy import metrics
 from proxy.admin import ProcessAdmin, json_response
 from proxy.admission import Admission, Reservation
-from proxy.audit import AuditLog, field_paths
+from proxy.audit import AuditLog, audit_path, field_paths
 from proxy.forward_proxy import ForwardProxySite, proxy_middleware, refuse_connect
 from proxy.forwarding import Forwarder, UpstreamUnavailable, request_headers, response_headers
 from proxy.log import access, access_enabled
@@ -572,7 +572,13 @@ class ScrubgateServer:
         self._forwarder = Forwarder(settings.limits)
         # Audit and spool settings are read at start; a reload keeps them open.
         audit = settings.audit
-        self._audit = AuditLog(audit.file, audit.max_bytes, audit.backups) if audit.file else None
+        self._audit = (
+            AuditLog(
+                audit_path(audit.file, worker_index, supervised), audit.max_bytes, audit.backups
+            )
+            if audit.file
+            else None
+        )
         self._admission = Admission()
         self._delivery = ProxyHandler(holder, self._forwarder, "spool", None)
         self.spooler = (

@@ -1070,7 +1070,11 @@ SPOOL = Obj(
 AUDIT = Obj(
     {
         "file": Field(
-            _str("Path of the JSON-lines audit log, created 0600; unset or empty: no audit log.")
+            _str(
+                "Path of the JSON-lines audit log, created 0600; unset or empty: no audit log. "
+                "With more than one worker each writes its own file, named with the worker's "
+                "index (`audit.jsonl` becomes `audit.worker-0.jsonl`, `audit.worker-1.jsonl`, ...)."
+            )
         ),
         "max_bytes": Field(
             Scalar(

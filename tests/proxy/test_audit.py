@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filters.outcome import Outcome
-from proxy.audit import AuditLog, field_paths
+from proxy.audit import AuditLog, audit_path, field_paths
 
 
 @pytest.fixture
@@ -250,3 +250,9 @@ def test_field_paths_has_one_path_per_distinct_leaf_position(document):
 
     expected = {path.removeprefix(".") or "$" for path in leaf_paths(document, "")}
     assert field_paths(document) == expected
+
+
+def test_each_worker_writes_its_own_audit_file():
+    assert audit_path("/var/log/audit.jsonl", 0, supervised=False) == "/var/log/audit.jsonl"
+    assert audit_path("/var/log/audit.jsonl", 1, supervised=True) == "/var/log/audit.worker-1.jsonl"
+    assert audit_path("audit", 3, supervised=True) == "audit.worker-3"
