@@ -182,6 +182,7 @@ class Scalar(Node):
             "int": "an integer",
             "float": "a number",
             "bool": "true or false",
+            "any": "a string, number, boolean or null",
         }.get(self.type, f"a {self.type}")
 
     def json_schema(self) -> dict[str, Any]:
@@ -281,7 +282,11 @@ def _to_size(value: Any, text: str) -> tuple[Any, str | None]:
     match = _SIZE.match(text)
     if not match:
         return None, "expected a size in bytes, like 1048576 or 10MiB"
-    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]), None
+    number, unit = match.group(1), _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if "." not in number:
+        # Whole numbers stay integers: float() would drop the low digits of large sizes.
+        return int(number) * unit, None
+    return int(float(number) * unit), None
 
 
 def _to_duration(value: Any, text: str) -> tuple[Any, str | None]:
@@ -290,7 +295,9 @@ def _to_duration(value: Any, text: str) -> tuple[Any, str | None]:
     match = _DURATION.match(text)
     if not match:
         return None, "expected a duration in seconds, like 5, 2.5s, 500ms, 10m or 72h"
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"], None
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    # Milliseconds are divided, not multiplied by 0.001, so 71ms is exactly 0.071.
+    return (number / 1000 if unit == "ms" else number * _DURATION_UNITS[unit]), None
 
 
 def _to_any(value: Any, _text: str) -> tuple[Any, str | None]:
