@@ -55,14 +55,12 @@ def request_headers(
         # The route's own credentials authenticate to the vendor (and aiohttp refuses a
         # request that carries both): the client's Authorization is not sent on.
         dropped = dropped | {"authorization"}
-    keep_only = route.keep_only_headers
+    if route.keep_only_headers is not None:
+        dropped = dropped | ({name.lower() for name in headers} - route.keep_only_headers)
     # Copy everything, then take out what is not sent: both steps run in multidict's C code.
     forwarded = CIMultiDict(headers)
-    for name in dropped if keep_only is None else {name.lower() for name in headers} - keep_only:
+    for name in dropped:
         forwarded.popall(name, None)
-    if keep_only is not None:
-        for name in dropped:
-            forwarded.popall(name, None)
     if route.user_agent != "keep" and "user-agent" in forwarded:
         if route.user_agent == "remove":
             forwarded.popall("user-agent")

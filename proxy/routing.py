@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 from proxy.settings import Route
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +56,23 @@ class RouteTable:
         return None
 
 
-_CACHED_PATH_LENGTH = 256
+def _cached_when_short(function: Callable[[str], T]) -> Callable[[str], T]:
+    """``function`` with its results remembered for paths up to 256 characters. Telemetry
+    paths repeat endlessly; a long one (client-chosen) is never cached, so the cache stays
+    small whatever clients send."""
+    cached = functools.lru_cache(maxsize=1024)(function)
+
+    @functools.wraps(function)
+    def call(path: str) -> T:
+        return cached(path) if len(path) <= 256 else function(path)
+
+    return call
 
 
+@_cached_when_short
 def normalize_path(path: str) -> str | None:
     """The canonical form of a request path, or ``None`` when it is not a plain
     origin-form path (absolute URIs, ``..`` segments, encoded separators, backslashes)."""
-    # Telemetry paths repeat endlessly; a long one (client-chosen) is never cached, so the
-    # cache stays small whatever clients send.
-    if len(path) <= _CACHED_PATH_LENGTH:
-        return _normalize_cached(path)
-    return _normalize(path)
-
-
-def _normalize(path: str) -> str | None:
     if not path.startswith("/") or path.startswith("//"):
         return None
     decoded = unquote(path)
@@ -78,9 +85,6 @@ def _normalize(path: str) -> str | None:
     if decoded.endswith("/") and normalized != "/":
         normalized += "/"
     return normalized
-
-
-_normalize_cached = functools.lru_cache(maxsize=1024)(_normalize)
 
 
 def _has_prefix(path: str, prefix: str) -> bool:
@@ -110,12 +114,6 @@ def upstream_url(route: Route, path: str, query: str) -> str:
     return f"{url}?{query}" if query else url
 
 
-@functools.lru_cache(maxsize=1024)
-def _quote_cached(path: str) -> str:
-    return quote(path, safe="/:@!$&'()*+,;=-._~")
-
-
+@_cached_when_short
 def _quote_path(path: str) -> str:
-    if len(path) <= _CACHED_PATH_LENGTH:
-        return _quote_cached(path)
     return quote(path, safe="/:@!$&'()*+,;=-._~")
