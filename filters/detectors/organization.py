@@ -30,7 +30,8 @@ from filters.detectors.context import (
 )
 from filters.detectors.network import ipv4_address, ipv6_address
 
-_V4_CANDIDATE: Final = rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+_V4_OCTET: Final = rb"[0-9]{1,3}"
+_V4_CANDIDATE: Final = rb"\.".join([_V4_OCTET] * 4)
 _H16: Final = rb"[0-9a-f]{1,4}"
 _V6_CANDIDATES: Final = (
     rb"(?:" + _H16 + rb"(?::" + _H16 + rb"){0,6})?::(?:" + _H16 + rb"(?::" + _H16
@@ -179,6 +180,26 @@ def _networks(
     return v4, v6
 
 
+def _v4_candidates(networks: Sequence[ipaddress.IPv4Network]) -> list[bytes]:
+    """Patterns that find every dotted quad in ``networks`` and few others: each range's
+    whole leading octets are written out (``10\\.20\\.`` for ``10.20.0.0/16``), so the
+    scan does not stop at every address, version or dotted number of a document. Octets
+    never have leading zeros (:func:`ipv4_address` rejects them), so each address in a
+    range has exactly one spelling of those octets. One pattern per number of leading
+    octets, whatever the number of ranges."""
+    if any(network.prefixlen < 8 for network in networks):
+        return [_V4_CANDIDATE] if networks else []
+    by_fixed: dict[int, set[bytes]] = {}
+    for network in networks:
+        fixed = min(network.prefixlen // 8, 4)
+        octets = str(network.network_address).encode().split(b".")[:fixed]
+        by_fixed.setdefault(fixed, set()).add(b"\\.".join(octets))
+    return [
+        rb"\.".join([b"(?:" + b"|".join(sorted(prefixes)) + b")", *[_V4_OCTET] * (4 - fixed)])
+        for fixed, prefixes in sorted(by_fixed.items())
+    ]
+
+
 def organization_detector(
     names: Sequence[str] = (),
     domains: Sequence[str] = (),
@@ -200,8 +221,7 @@ def organization_detector(
             kinds.setdefault(text, set()).add(kind)
     v4, v6 = _networks(cidrs)
     patterns = [literal(text) for text in kinds]
-    if v4:
-        patterns.append(_V4_CANDIDATE)
+    patterns.extend(_v4_candidates(v4))
     if v6:
         patterns.extend(_V6_CANDIDATES)
     if not patterns:

@@ -71,11 +71,29 @@ class _RegionRules:
     general: _NumberPattern
     types: tuple[_NumberPattern, ...]
     leading_digits: re.Pattern[str] | None
+    _types_by_length: dict[int, re.Pattern[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Per number length, the number-type patterns that allow it as one alternation:
+    one ``fullmatch`` instead of one per type (built on first use; lengths are few)."""
 
     def is_valid(self, national_number: str) -> bool:
         if not self.general.matches(national_number):
             return False
-        return any(kind.matches(national_number) for kind in self.types)
+        types = self._types_by_length.get(len(national_number))
+        if types is None:
+            types = self._types_of_length(len(national_number))
+        return types.fullmatch(national_number) is not None
+
+    def _types_of_length(self, length: int) -> re.Pattern[str]:
+        alternatives = [
+            f"(?:{kind.pattern.pattern})"
+            for kind in self.types
+            if not kind.lengths or length in kind.lengths
+        ]
+        types = re.compile("|".join(alternatives) or "(?!)")
+        self._types_by_length[length] = types
+        return types
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -146,9 +145,9 @@ class _HyperscanEngine:
 
     def matches(self, padded: bytes) -> Matches:
         found: Matches = []
-        self._database.scan(
-            padded, match_event_handler=_collect, context=found.append, scratch=self._scratch
-        )
+        # Positional: the binding parses keyword arguments slower than the scan of a short
+        # line takes (data, handler, flags, context, scratch).
+        self._database.scan(padded, _collect, 0, found.append, self._scratch)
         return found
 
 
@@ -313,21 +312,22 @@ class Scanner:
         placed, _ = self._place(buffer, kind)
         return [Hit(names[d], start, end) for start, end, d, _ in placed]
 
-    def redact(self, buffer: bytes, kind: BufferKind) -> tuple[bytes, Counter[str]]:
+    def redact(self, buffer: bytes, kind: BufferKind) -> tuple[bytes, dict[str, int]]:
         """``buffer`` with every hit replaced, and the number of hits per detector name.
 
         Returns ``buffer`` itself (the same object) when nothing was found. The result is
         a fixed point: redacting it again finds nothing (see :func:`_settled`), unless
         more than ``_MAX_PASSES`` tokens are glued into one chain.
         """
-        counts: Counter[str] = Counter()
+        counts: dict[str, int] = {}
         names = self._names
         for _ in range(_MAX_PASSES):
             placed, rejected = self._place(buffer, kind)
             if not placed:
                 break
-            for detector, count in Counter([p[2] for p in placed]).items():
-                counts[names[detector]] += count
+            for span in placed:
+                name = names[span[2]]
+                counts[name] = counts.get(name, 0) + 1
             buffer, separated = self._splice(buffer, kind, placed)
             if _settled(separated, placed, rejected):
                 break
@@ -364,8 +364,11 @@ class Scanner:
         if len(buffer) > _MAX_BUFFER:
             raise ValueError("buffer too large to scan")
         padded = b"".join((_PAD, buffer, _PAD))
-        placed, rejected = self._validated(buffer, padded, self._engine.matches(padded), kind)
-        return (_merge(placed) if placed else placed), rejected
+        matches = self._engine.matches(padded)
+        if not matches:
+            return [], []
+        placed, rejected = self._validated(buffer, padded, matches, kind)
+        return (_merge(placed) if len(placed) > 1 else placed), rejected
 
     def _validated(
         self, buffer: bytes, padded: bytes, matches: Matches, kind: BufferKind
@@ -389,7 +392,11 @@ class Scanner:
         append = placed.append
         elsewhere: list[tuple[int, int, int]] = []
         last_pattern = last_end = -1
-        for key, end in longest_matches(matches).items():
+        if len(matches) == 1:  # the common case on a short line: nothing to sort
+            candidates = {matches[0] >> _END_BITS: matches[0] & _END_MASK}
+        else:
+            candidates = longest_matches(matches)
+        for key, end in candidates.items():
             pattern, start = key >> start_bits, key & start_mask
             if framed[pattern]:
                 # Keep a left-to-right run of matches whose tokens do not overlap, per
@@ -491,7 +498,7 @@ def _settled(separated: bool, placed: list[Placed], rejected: list[Span]) -> boo
     passed :func:`_between_separators`), far from rejected candidates, the usual case,
     settle at once.
     """
-    return separated and not _near_rejected(placed, rejected)
+    return separated and (not rejected or not _near_rejected(placed, rejected))
 
 
 def _between_separators(buffer: bytes, kind: BufferKind, start: int, end: int, size: int) -> bool:

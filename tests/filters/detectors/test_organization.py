@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
 import time
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from filters.detectors import organization
 from filters.detectors.base import BufferKind
 from filters.detectors.organization import organization_detector
 from filters.detectors.scanner import Scanner, hyperscan_available
@@ -115,3 +119,36 @@ def test_five_thousand_entries_compile_quickly_and_match():
         text = f"hello {names[3].upper()}, mail ops@eu.{domains[4999]} now"
         assert redact(scanner, text) == "hello [org], mail ops@[org] now"
     assert time.perf_counter() - started < 10
+
+
+_OCTET = st.integers(0, 255)
+_ADDRESS = st.tuples(_OCTET, _OCTET, _OCTET, _OCTET).map(lambda octets: ".".join(map(str, octets)))
+_NETWORK = st.builds(lambda address, prefix: f"{address}/{prefix}", _ADDRESS, st.integers(0, 32))
+
+
+@st.composite
+def _ranges_and_text(draw):
+    networks = draw(st.lists(_NETWORK, min_size=1, max_size=4))
+    # Addresses near the ranges (same leading octets, other tails) and anywhere, glued to
+    # the separators and digits that decide whether a dotted quad stands alone.
+    near = [n.split("/")[0].rsplit(".", draw(st.integers(1, 3)))[0] for n in networks]
+    pieces = st.one_of(
+        _ADDRESS,
+        st.builds(lambda head, tail: f"{head}.{tail}", st.sampled_from(near), st.integers(0, 300)),
+        st.sampled_from([" ", ".", "1", "v", "x", "\\u0001", ":", "/"]),
+    )
+    return networks, "".join(draw(st.lists(pieces, max_size=12)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ranges_and_text())
+def test_range_patterns_find_what_the_generic_pattern_finds(case):
+    networks, text = case
+    generic = organization._V4_CANDIDATE
+    specific = organization_detector(cidrs=networks)
+    assert specific is not None
+    reference = dataclasses.replace(specific, patterns=(generic,))
+    for backend in BACKENDS:
+        found = Scanner([specific], backend=backend).redact(text.encode(), BufferKind.TEXT)
+        expected = Scanner([reference], backend=backend).redact(text.encode(), BufferKind.TEXT)
+        assert found == expected
