@@ -48,6 +48,8 @@ class DetectorSweep:
     rule_of_detector: dict[str, str]
 
 
+_CONTAINERS = (dict, list)
+
 _UNCHANGED: Any = object()
 """The detector sweep changed nothing (so nothing was parsed back)."""
 
@@ -127,6 +129,8 @@ class Plan:
         the engine cannot serialize and :class:`LimitExceeded` past the configured limits.
         """
         outcome = Outcome(changes=[] if explain else None)
+        if not self._fields.reaches_every_container:
+            _check_depth(document, self._limits.max_depth)
         path = None if events is None else self._event_path(events)
         if path is None or not path.event_lists(document):
             document = self._scrub_single_event(document, outcome)
@@ -191,10 +195,7 @@ class Plan:
         """The document's JSON after the sweep, and the parsed result, or ``_UNCHANGED``
         when the sweep changed nothing (the JSON is then ``document`` serialized)."""
         serialized = _serialize(document)
-        if serialized.count(b",") + 1 > self._limits.max_values:
-            raise LimitExceeded(
-                "engine", "max_values", f"more than {self._limits.max_values} values"
-            )
+        _check_values(document, serialized, self._limits.max_values)
         if self._sweep is None:
             return serialized, _UNCHANGED
         scrubbed, counts = self._sweep.scanner.redact(serialized, BufferKind.JSON)
@@ -251,12 +252,51 @@ def _walk_events(
 ) -> None:
     """Walk every event with rules relative to the event, then the envelope around them."""
     for prefix, events in event_lists:
+        depth = len(prefix) + 2  # the document is at depth 1, its events list one deeper
         for index, event in enumerate(events):
             events[index] = walker.walk_root(
-                event, outcome, None, _explain_path(outcome, [*prefix, index])
+                event, outcome, None, _explain_path(outcome, [*prefix, index]), depth
             )
     skip = frozenset(id(events) for _, events in event_lists)
     walker.walk_root(document, outcome, skip, _explain_path(outcome, []))
+
+
+def _check_depth(document: Any, max_depth: int) -> None:
+    """Raise past ``max_depth`` levels of containers: for plans whose walk does not visit
+    every container (no selector starting with ``**``), which so cannot measure it."""
+    level = [document] if type(document) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise LimitExceeded("engine", "max_depth", f"nesting deeper than {max_depth}")
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) in _CONTAINERS
+        ]
+
+
+def _check_values(document: Any, serialized: bytes, max_values: int) -> None:
+    """Raise when the document holds more than ``max_values`` array elements and object
+    members. Their number is at most the commas plus the opening brackets of its JSON
+    (more when strings hold those bytes), so only a document over that bound is counted."""
+    bound = serialized.count(b",") + serialized.count(b"[") + serialized.count(b"{")
+    if bound > max_values and _count_values(document, max_values) > max_values:
+        raise LimitExceeded("engine", "max_values", f"more than {max_values} values")
+
+
+def _count_values(document: Any, stop_after: int) -> int:
+    """Array elements and object members, counted until past ``stop_after``."""
+    count = 0
+    pending = [document] if type(document) in _CONTAINERS else []
+    while pending and count <= stop_after:
+        node = pending.pop()
+        count += len(node)
+        children = node.values() if type(node) is dict else node
+        pending.extend(child for child in children if type(child) in _CONTAINERS)
+    return count
 
 
 def _explain_path(outcome: Outcome, path: list[str | int]) -> list[str | int] | None:

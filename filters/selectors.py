@@ -187,6 +187,11 @@ class PathAutomaton:
 
     def __init__(self, selectors: Sequence[Selector], labels: Sequence[int] | None = None) -> None:
         self._selectors = tuple(selectors)
+        self.deep_from_start = any(
+            selector.steps and selector.steps[0].kind is StepKind.DEEP for selector in selectors
+        )
+        """Whether some selector starts with ``**``: then every state descends, and a walk
+        visits every container of a document (except those a rule removed)."""
         self._labels = tuple(labels) if labels is not None else tuple(range(len(selectors)))
         self._uses_indices = any(
             step.kind is StepKind.INDEX for selector in selectors for step in selector.steps

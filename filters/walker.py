@@ -59,9 +59,20 @@ class FieldWalker:
             if rule.kind is FieldKind.TRANSFORM and not rule.types and rule.transform is not None
         }
 
+    @property
+    def reaches_every_container(self) -> bool:
+        """Whether a walk visits (and so checks the depth of) every container."""
+        return self._automaton.deep_from_start
+
     def walk_root(
-        self, node: Any, outcome: Outcome, skip: frozenset[int] | None, path: list[str | int] | None
+        self,
+        node: Any,
+        outcome: Outcome,
+        skip: frozenset[int] | None,
+        path: list[str | int] | None,
+        depth: int = 1,
     ) -> Any:
+        """Walk ``node``, which sits at ``depth`` in its document (1: it is the document)."""
         if skip is not None and id(node) in skip:
             # The document is itself the event list ("[*]"): its events were walked already.
             return node
@@ -72,7 +83,7 @@ class FieldWalker:
             if node is REMOVED:
                 return None
         if automaton.descends(start) and type(node) in _CONTAINERS:
-            self._walk(node, start, 1, outcome, skip, path)
+            self._walk(node, start, depth, outcome, skip, path)
         return node
 
     def _walk(

@@ -374,8 +374,9 @@ LIMITS = Obj(
                 "int",
                 minimum=1,
                 maximum=250,
-                doc="Deepest nesting of a document the engine walks into; a deeper document "
-                "is not forwarded and the route's `on_unparseable` answers.",
+                doc="Deepest nesting (levels of arrays and objects, the document itself "
+                "counting as one) of a scrubbed document, wherever its rules reach; a deeper "
+                "document is not forwarded and the route's `on_unparseable` answers.",
             ),
             default=128,
         ),
@@ -383,8 +384,9 @@ LIMITS = Obj(
             Scalar(
                 "int",
                 minimum=1,
-                doc="Most values in one scrubbed document (counted on its serialized JSON); a "
-                "larger one is not forwarded and the route's `on_unparseable` answers.",
+                doc="Most values (array elements plus object members, counted over the "
+                "whole parsed document) in one scrubbed document; a larger one is not "
+                "forwarded and the route's `on_unparseable` answers.",
             ),
             default=1_000_000,
         ),
