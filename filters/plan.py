@@ -280,8 +280,12 @@ def _check_depth(document: Any, max_depth: int) -> None:
 
 def _check_values(document: Any, serialized: bytes, max_values: int) -> None:
     """Raise when the document holds more than ``max_values`` array elements and object
-    members. Their number is at most the commas plus the opening brackets of its JSON
-    (more when strings hold those bytes), so only a document over that bound is counted."""
+    members. Each of those follows a byte of its own in the JSON (``[``, ``,`` or ``:``),
+    so their number is at most the JSON's length, and at most its commas plus opening
+    brackets (more when strings hold those bytes): only a document over both bounds is
+    counted, and the usual one costs nothing (counting bytes is ~0.6 ms per MB)."""
+    if len(serialized) <= max_values:
+        return
     bound = serialized.count(b",") + serialized.count(b"[") + serialized.count(b"{")
     if bound > max_values and _count_values(document, max_values) > max_values:
         raise LimitExceeded("engine", "max_values", f"more than {max_values} values")
