@@ -440,9 +440,7 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
     rss_before = rss_bytes(target.pids)
     (closed, connections), cpu = await least_disturbed(
         lambda: with_connections(
-            loading.closed_loop(generator, load, options.connections, options.duration),
-            target,
-            options.duration / 2,
+            loading.closed_loop(generator, load, options.connections, options.duration), target
         ),
         target,
         bench,
@@ -482,18 +480,19 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
     return result
 
 
-async def with_connections(
-    work: Awaitable[T], target: Target, after: float
-) -> tuple[T, list[int] | None]:
-    """Await ``work``; for a proxy of several processes, also count ``after`` seconds in
-    how many client connections each holds (None for one process)."""
+async def with_connections(work: Awaitable[T], target: Target) -> tuple[T, list[int] | None]:
+    """Await ``work``; for a proxy of several processes, also how many client connections
+    each held (sampled every 0.1 s; the sample with the most, as the load generator opens
+    its connections after it started). None for one process."""
     task = asyncio.ensure_future(work)
     if len(target.pids) < 2:
         return await task, None
-    await asyncio.wait({task}, timeout=after)
     port = int(target.url.split(":")[2].split("/")[0])
-    counts = connections_on_port(target.pids, port)
-    return await task, counts
+    most = connections_on_port(target.pids, port)
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.1)
+        most = max(most, connections_on_port(target.pids, port), key=sum)
+    return task.result(), most
 
 
 def processes(target: Target, cpu: CpuUse, connections: list[int] | None) -> dict[str, Any] | None:
