@@ -31,8 +31,12 @@ PROJECTION_NOTE = (
     "projected = requests of the two-worker run / CPU-seconds of its busiest worker, over "
     "one worker's requests per CPU-second: the throughput ratio with a core per worker and "
     "the load generator elsewhere, assuming the proxy is CPU-bound (each worker busy all "
-    "the time). The req/s ratio is disturbed by construction: the two workers share the "
-    "cores with the sink and the load generator."
+    "the time). In a closed loop every worker holding a few connections stays busy, whatever "
+    "the split of connections; 'by connections' = requests per CPU-second over one worker's, "
+    "divided by the largest worker's share of the connections: the same if every connection "
+    "brought the same load (many independent clients) and the fuller worker saturated first. "
+    "The req/s ratio is disturbed by construction: the two workers share the cores with the "
+    "sink and the load generator."
 )
 
 
@@ -63,7 +67,8 @@ def two_workers(several: Run, one: Run) -> Run:
     encoding): ``vs_one`` the req/s ratio (disturbed: the workers share the cores with the
     load side), ``efficiency`` the ratio of requests per CPU-second (all processes, the
     supervisor included), ``worker_shares`` each worker's share of the workers' CPU time,
-    and ``projected`` the throughput ratio with a core per worker (see PROJECTION_NOTE)."""
+    and ``projected`` the throughput ratio with a core per worker (``by_connections``: if
+    the load followed the split of connections; see PROJECTION_NOTE)."""
     processes = several["processes"]
     workers = processes["worker_cpu_seconds"]
     busiest, total = max(workers), sum(workers)
@@ -72,13 +77,19 @@ def two_workers(several: Run, one: Run) -> Run:
     if busiest and one_per_cpu_second:
         projected = several["requests"] / busiest / one_per_cpu_second
     cpu_ms = several["cpu_ms_per_request"]
+    efficiency = one["cpu_ms_per_request"] / cpu_ms if cpu_ms else None
+    connections = processes["worker_connections"]
+    by_connections = None
+    if efficiency and sum(connections):
+        by_connections = efficiency * sum(connections) / max(connections)
     return {
         "vs_one": several["requests_per_s"] / one["requests_per_s"],
-        "efficiency": one["cpu_ms_per_request"] / cpu_ms if cpu_ms else None,
+        "efficiency": efficiency,
         "worker_shares": [seconds / total for seconds in workers] if total else None,
-        "worker_connections": processes["worker_connections"],
+        "worker_connections": connections,
         "supervisor_cpu_seconds": processes["supervisor_cpu_seconds"],
         "projected": projected,
+        "projected_by_connections": by_connections,
     }
 
 
@@ -201,6 +212,8 @@ def _memory_columns(result: Run) -> str:
 
 def _ratio_table(rows: list[Run]) -> str:
     names = [name for name, _, _ in RATIOS]
+    if not any(name in row for row in rows for name in names):
+        return ""
     header = f"{'ratio: req/s (CPU)':<19}" + "".join(
         f"{name.replace('_vs_', ' / '):>25}" for name in names
     )
@@ -225,7 +238,7 @@ def _two_workers_table(rows: list[Run]) -> str:
     header = (
         f"{'two workers / one':<19} {'req/s (shared cores)':>20} {'req per CPU-s':>13} "
         f"{'worker CPU shares':>17} {'connections':>11} {'supervisor CPU s':>16} "
-        f"{'projected':>9}"
+        f"{'projected':>9} {'by connections':>14}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -236,6 +249,7 @@ def _two_workers_table(rows: list[Run]) -> str:
             f"{row['batch'] + ' ' + row['encoding']:<19} {two['vs_one']:20.2f}x "
             f"{_times(two['efficiency']):>12} {shares or '?':>17} {connections:>11} "
             f"{two['supervisor_cpu_seconds']:16.2f} {_times(two['projected']):>9}"
+            f" {_times(two['projected_by_connections']):>14}"
         )
     return "\n".join([*lines, *textwrap.wrap(PROJECTION_NOTE, len(header))])
 

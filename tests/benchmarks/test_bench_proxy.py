@@ -117,6 +117,10 @@ def test_two_workers_are_measured_per_process_and_projected(tmp_path):
     assert scaling["projected"] == pytest.approx(
         two["requests"] / max(workers) * one["cpu_ms_per_request"] / 1000
     )
+    connections = processes["worker_connections"]
+    assert scaling["projected_by_connections"] == pytest.approx(
+        scaling["efficiency"] * 16 / max(connections)
+    )
     (check,) = [check for check in report["targets"] if check["target"].startswith("two")]
     assert (
         check["target"] == "two workers >= 1.6x one worker (projected from CPU time), 127 KB plain"
