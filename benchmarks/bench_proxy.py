@@ -75,7 +75,7 @@ from benchmarks.verify import VerificationFailed, check_delivery  # noqa: E402
 
 SCENARIOS = ("direct", "passthrough", "roundtrip", "forward", "scrub", "scrub-2w")
 WORKERS = {"scrub-2w": 2}
-"""scrubgate scenarios run with more than one worker process; they are not pinned."""
+"""scrubgate scenarios run with more than one worker process, on every CPU (not pinned)."""
 EVENTS_PER_REQUEST = 20
 REFERENCE_PAYLOADS = ROOT.parent / "shared" / "reference-payloads"
 OPEN_LOOP_BATCH = "33 KB"
