@@ -1,7 +1,7 @@
 """End to end: scrubgate against two baseline proxies, all measured in the same run.
 
     .venv/bin/python benchmarks/bench_proxy.py [--quick] [--duration S] [--json out.json]
-        [--scenarios direct,passthrough,roundtrip,forward,scrub] [--sizes 127,33]
+        [--scenarios direct,passthrough,roundtrip,forward,scrub,scrub-2w] [--sizes 127,33]
         [--encodings plain,gzip] [--connections 16] [--generator auto|wrk|builtin]
 
 On 127.0.0.1, for every batch (20 Segment-style events, about 127 KB and 33 KB) and
@@ -20,6 +20,10 @@ value left; Content-Encoding preserved) and aborts otherwise. Then it measures:
 * for the 33 KB batch, open loop at half the measured maximum rate: p99 latency from the
   scheduled send time, minus that of the sink alone at the same rate (added latency).
 
+``scrub-2w`` is ``scrub`` with ``workers: 2``, not pinned (by default for the first batch
+and encoding only): the CPU seconds of each worker over the timed run give the scaling two
+workers would reach with a core each and the load generator elsewhere (see report.py).
+
 ``direct`` is the load generator against the sink with no proxy: the ceiling of the load
 side. The ratios between proxies of the same run are the figures to compare.
 """
@@ -34,11 +38,13 @@ import gzip
 import json
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -55,9 +61,11 @@ from benchmarks import load as loading  # noqa: E402
 from benchmarks.loadgen import build_request, connect, run_fast  # noqa: E402
 from benchmarks.payloads import analytics_batch  # noqa: E402
 from benchmarks.procstat import (  # noqa: E402
+    connections_on_port,
     cpu_busy_seconds,
-    cpu_seconds,
+    cpu_seconds_each,
     maps_library,
+    own_cpu_seconds,
     process_tree,
     rss_bytes,
 )
@@ -65,7 +73,9 @@ from benchmarks.report import ratios, render, targets  # noqa: E402
 from benchmarks.sink import Sink  # noqa: E402
 from benchmarks.verify import VerificationFailed, check_delivery  # noqa: E402
 
-SCENARIOS = ("direct", "passthrough", "roundtrip", "forward", "scrub")
+SCENARIOS = ("direct", "passthrough", "roundtrip", "forward", "scrub", "scrub-2w")
+WORKERS = {"scrub-2w": 2}
+"""scrubgate scenarios run with more than one worker process, on every CPU (not pinned)."""
 EVENTS_PER_REQUEST = 20
 REFERENCE_PAYLOADS = ROOT.parent / "shared" / "reference-payloads"
 OPEN_LOOP_BATCH = "33 KB"
@@ -94,6 +104,9 @@ class Options:
     generator: str
     payloads: str
     baseline_loop: str
+    workers_every_batch: bool
+    """Whether the scenarios of several workers run for every batch and encoding (named
+    in ``--scenarios``) or, by default, for the first only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,7 @@ class Bench:
     sink_url: str
     scratch: Path
     proxy_cpus: set[int] | None
+    all_cpus: set[int]
     baseline_loop: str = "asyncio"
 
 
@@ -122,6 +136,8 @@ class Target:
     scenario: str
     url: str
     pids: list[int]
+    cpus: set[int] | None = None
+    """The CPUs the proxy may run on, whose time other processes took is measured."""
 
 
 # --- payloads -------------------------------------------------------------------------------
@@ -158,10 +174,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def scrubgate_settings(port: int, admin_port: int, sink_url: str) -> dict[str, Any]:
+def scrubgate_settings(
+    port: int, admin_port: int, sink_url: str, workers: int = 1
+) -> dict[str, Any]:
     """config.example.yaml (its policies, organization, detectors, limits) with one
     listener and two routes to the sink: ``/fwd`` in forward mode, ``/scrub`` scrubbing
-    with the default policy. No audit log, no reload watching."""
+    with the default policy; ``workers`` processes. No audit log, no reload watching."""
     settings = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     route = {"upstream": sink_url, "category": "analytics", "format": "json"}
     settings |= {
@@ -175,7 +193,9 @@ def scrubgate_settings(port: int, admin_port: int, sink_url: str) -> dict[str, A
         ],
     }
     if workers_setting_exists():
-        settings["workers"] = 1
+        settings["workers"] = workers
+    elif workers > 1:
+        raise BenchError("this scrubgate has no `workers` setting: it cannot run scrub-2w")
     return settings
 
 
@@ -186,18 +206,36 @@ def workers_setting_exists() -> bool:
     return "workers" in SETTINGS.fields
 
 
-def proxy_command(scenario: str, bench: Bench) -> tuple[list[str], str]:
-    """The command starting ``scenario``'s proxy and the URL to send batches to."""
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start a proxy: its command, the URL to send batches to, and for scrubgate
+    the admin URL answering 200 once every worker is ready."""
+
+    command: list[str]
+    url: str
+    ready_url: str | None
+
+
+def proxy_command(scenario: str, bench: Bench) -> Launch:
+    """How to start ``scenario``'s proxy."""
     port = free_port()
     if scenario in ("passthrough", "roundtrip"):
         module = "benchmarks.passthrough" if scenario == "passthrough" else "benchmarks.roundtrip"
         command = [sys.executable, "-m", module, "--port", str(port)]
         command += ["--upstream", bench.sink_url, "--loop", bench.baseline_loop]
-        return command, f"http://127.0.0.1:{port}/v1/batch"
+        return Launch(command, f"http://127.0.0.1:{port}/v1/batch", None)
+    admin_port = free_port()
+    workers = WORKERS.get(scenario, 1)
     settings = bench.scratch / f"scrubgate-{port}.yaml"
-    settings.write_text(yaml.safe_dump(scrubgate_settings(port, free_port(), bench.sink_url)))
+    settings.write_text(
+        yaml.safe_dump(scrubgate_settings(port, admin_port, bench.sink_url, workers))
+    )
     command = [sys.executable, "-m", "proxy.cli", "run", "--config", str(settings)]
-    return [*command, "--log-level", "warning"], scrubgate_url(port, scenario)
+    return Launch(
+        [*command, "--log-level", "warning"],
+        scrubgate_url(port, scenario),
+        f"http://127.0.0.1:{admin_port}/-/ready",
+    )
 
 
 def scrubgate_url(port: int, scenario: str) -> str:
@@ -206,48 +244,82 @@ def scrubgate_url(port: int, scenario: str) -> str:
 
 @contextlib.asynccontextmanager
 async def started(scenario: str, bench: Bench) -> AsyncIterator[Target]:
-    """Run ``scenario``'s proxy, pinned to the proxy CPU, for the duration of the block.
-    Its output goes to a file of the scratch directory, quoted if it fails to start."""
+    """Run ``scenario``'s proxy for the duration of the block: pinned to the proxy CPU, or
+    with several workers on any CPU. Its output goes to a file of the scratch directory,
+    quoted if it fails to start."""
     if scenario == "direct":
         yield Target(scenario, f"{bench.sink_url}/v1/batch", [])
         return
-    command, url = proxy_command(scenario, bench)
-    cpus = bench.proxy_cpus
+    launch = proxy_command(scenario, bench)
+    cpus = proxy_cpus(scenario, bench)
     output = bench.scratch / f"{scenario}.log"
     with output.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            *command,
+            *launch.command,
             cwd=ROOT,
             env=os.environ | {"SCRUBGATE_HASH_KEY": HASH_KEY, "PYTHONPATH": str(ROOT)},
             stdout=log,
             stderr=log,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
+    pids = [process.pid]
     try:
-        await wait_listening(url, process, output)
-        yield Target(scenario, url, process_tree(process.pid))
+        await wait_ready(launch, process, output)
+        pids = process_tree(process.pid)
+        yield Target(scenario, launch.url, pids, cpus)
     finally:
-        await stop(process)
+        await stop(process, pids[1:])
 
 
-async def wait_listening(url: str, process: asyncio.subprocess.Process, output: Path) -> None:
-    port = int(url.split(":")[2].split("/")[0])
+def proxy_cpus(scenario: str, bench: Bench) -> set[int] | None:
+    """The CPUs ``scenario``'s proxy may run on: the proxy CPU or, with several workers,
+    every CPU (the load side's too); None on a one-CPU machine, where nothing is pinned.
+    Set even for every CPU: the proxy would otherwise inherit the load side's one."""
+    if not bench.proxy_cpus:
+        return None
+    return bench.all_cpus if scenario in WORKERS else bench.proxy_cpus
+
+
+async def wait_ready(launch: Launch, process: asyncio.subprocess.Process, output: Path) -> None:
+    """Wait until the proxy accepts connections and, for scrubgate, until every worker is
+    ready (its admin ``/-/ready`` answers 200); raise if it exits or 60 s pass first."""
+    port = int(launch.url.split(":")[2].split("/")[0])
     deadline = asyncio.get_running_loop().time() + 60
     while asyncio.get_running_loop().time() < deadline:
         if process.returncode is not None:
             tail = "\n".join(output.read_text(errors="replace").splitlines()[-20:])
-            raise BenchError(f"the proxy for {url} exited with {process.returncode}:\n{tail}")
+            raise BenchError(
+                f"the proxy for {launch.url} exited with {process.returncode}:\n{tail}"
+            )
+        if await accepts(port) and (launch.ready_url is None or await answers_ok(launch.ready_url)):
+            return
+        await asyncio.sleep(0.1)
+    raise BenchError(f"{launch.url} not listening or not ready after 60 s")
+
+
+async def accepts(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
+async def answers_ok(url: str) -> bool:
+    def get() -> bool:
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        return
-    raise BenchError(f"nothing listening for {url} after 60 s")
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return answer.status == 200
+        except OSError:  # refused, or an HTTPError such as 503 while starting
+            return False
+
+    return await asyncio.to_thread(get)
 
 
-async def stop(process: asyncio.subprocess.Process) -> None:
+async def stop(process: asyncio.subprocess.Process, workers: list[int]) -> None:
+    """Stop the proxy; its ``workers`` too when it had to be killed (they run in sessions
+    of their own, so they would outlive it)."""
     if process.returncode is not None:
         return
     process.terminate()
@@ -256,6 +328,9 @@ async def stop(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         process.kill()
         await process.wait()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -299,37 +374,46 @@ async def with_peak_rss(work: Awaitable[T], pids: list[int]) -> tuple[T, int]:
 
 @dataclass(frozen=True, slots=True)
 class CpuUse:
-    """CPU time of the processes under test during a run, their share of the wall time,
-    and the share of their CPU that other processes of the machine took meanwhile."""
+    """CPU time of the processes under test during a run (``each``: per process, in the
+    order of the target's pids), their share of the wall time, and the share of the CPUs
+    they may use that other processes of the machine took meanwhile."""
 
     seconds: float
+    each: list[float]
     utilization: float
     other_load: float | None
 
 
-async def with_cpu(
-    work: Awaitable[T], pids: list[int], proxy_cpus: set[int] | None
-) -> tuple[T, CpuUse]:
-    """Await ``work`` and return its result with the CPU use of ``pids`` meanwhile."""
-    cpu = min(proxy_cpus) if proxy_cpus else None
-    started, own = time.monotonic(), cpu_seconds(pids)
-    busy = cpu_busy_seconds(cpu) if cpu is not None else 0.0
+async def with_cpu(work: Awaitable[T], target: Target) -> tuple[T, CpuUse]:
+    """Await ``work`` and return its result with the CPU use of ``target`` meanwhile.
+    When the target shares CPUs with the sink and the load generator (it is not pinned),
+    their CPU time is not counted as other processes' either."""
+    cpus = target.cpus
+    load_side = bool(cpus and cpus & os.sched_getaffinity(0))
+    started, each, bench_own = time.monotonic(), cpu_seconds_each(target.pids), own_cpu_seconds()
+    busy = cpu_busy_seconds(cpus) if cpus else 0.0
     result = await work
-    wall, own = time.monotonic() - started, cpu_seconds(pids) - own
+    wall = time.monotonic() - started
+    after = cpu_seconds_each(target.pids)
+    each = [max(0.0, end - start) for end, start in zip(after, each, strict=True)]
+    own = sum(each)
     other = None
-    if cpu is not None:
-        other = min(1.0, max(0.0, cpu_busy_seconds(cpu) - busy - own) / wall)  # tick jitter
-    return result, CpuUse(own, own / wall, other)
+    if cpus:
+        others = cpu_busy_seconds(cpus) - busy - own
+        if load_side:
+            others -= own_cpu_seconds() - bench_own
+        other = min(1.0, max(0.0, others) / (wall * len(cpus)))  # tick jitter
+    return result, CpuUse(own, each, own / wall, other)
 
 
 async def least_disturbed(
-    run: Callable[[], Awaitable[T]], pids: list[int], bench: Bench
+    run: Callable[[], Awaitable[T]], target: Target, bench: Bench
 ) -> tuple[T, CpuUse]:
     """Run, and run again (up to ``--retries`` times) while other processes took more than
     a fifth of the proxy CPU; keep the least disturbed run. Noise only ever slows a run."""
     best: tuple[T, CpuUse] | None = None
     for _ in range(1 + bench.options.retries):
-        outcome = await with_cpu(run(), pids, bench.proxy_cpus)
+        outcome = await with_cpu(run(), target)
         if best is None or (outcome[1].other_load or 0) < (best[1].other_load or 0):
             best = outcome
         if (outcome[1].other_load or 0) <= DISTURBED:
@@ -354,9 +438,11 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         target.pids,
     )
     rss_before = rss_bytes(target.pids)
-    closed, cpu = await least_disturbed(
-        lambda: loading.closed_loop(generator, load, options.connections, options.duration),
-        target.pids,
+    (closed, connections), cpu = await least_disturbed(
+        lambda: with_connections(
+            loading.closed_loop(generator, load, options.connections, options.duration), target
+        ),
+        target,
         bench,
     )
     result: dict[str, Any] = {
@@ -374,6 +460,7 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         "cpu_ms_per_request": cpu.seconds * 1000 / closed.requests if target.pids else None,
         "cpu_utilization": cpu.utilization if target.pids else None,
         "other_load": cpu.other_load if target.pids else None,
+        "processes": processes(target, cpu, connections),
         "memory": None,
         "open_loop": None,
     }
@@ -389,18 +476,45 @@ async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
             "run_seconds": closed.elapsed,
         }
         if batch.label == OPEN_LOOP_BATCH:
-            result["open_loop"] = await added_latency(bench, load, closed.rate / 2, target.pids)
+            result["open_loop"] = await added_latency(bench, load, closed.rate / 2, target)
     return result
 
 
+async def with_connections(work: Awaitable[T], target: Target) -> tuple[T, list[int] | None]:
+    """Await ``work``; for a proxy of several processes, also how many client connections
+    each held (sampled every 0.1 s; the sample with the most, as the load generator opens
+    its connections after it started). None for one process."""
+    task = asyncio.ensure_future(work)
+    if len(target.pids) < 2:
+        return await task, None
+    port = int(target.url.split(":")[2].split("/")[0])
+    most = connections_on_port(target.pids, port)
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.1)
+        most = max(most, connections_on_port(target.pids, port), key=sum)
+    return task.result(), most
+
+
+def processes(target: Target, cpu: CpuUse, connections: list[int] | None) -> dict[str, Any] | None:
+    """For a proxy of several processes (a supervisor first, then its workers): the CPU
+    seconds of each over the timed run, and the client connections each held."""
+    if connections is None:
+        return None
+    return {
+        "supervisor_cpu_seconds": cpu.each[0],
+        "worker_cpu_seconds": cpu.each[1:],
+        "worker_connections": connections[1:],
+    }
+
+
 async def added_latency(
-    bench: Bench, load: loading.Load, rate: float, pids: list[int]
+    bench: Bench, load: loading.Load, rate: float, target: Target
 ) -> dict[str, float | None]:
     """Open-loop latency through the proxy at ``rate``, and the sink's alone at that rate."""
     options = bench.options
     through, cpu = await least_disturbed(
         lambda: loading.open_loop(load, rate, options.open_connections, options.duration),
-        pids,
+        target,
         bench,
     )
     direct_load = replace(load, url=f"{bench.sink_url}/v1/batch")
@@ -422,7 +536,8 @@ async def added_latency(
 async def preflight(bench: Bench, chosen: list[Batch]) -> bool | None:
     """Before any timing: check scrubgate's forward and scrub deliveries for every batch
     and encoding (raises on the first failure), and whether scrubgate runs on uvloop."""
-    scenarios = [name for name in ("forward", "scrub") if name in bench.options.scenarios]
+    selected = {name.removesuffix("-2w") for name in bench.options.scenarios}
+    scenarios = [name for name in ("forward", "scrub") if name in selected]
     if not scenarios:
         return None
     async with started("scrub", bench) as scrubgate:
@@ -443,16 +558,20 @@ async def run(options: Options) -> dict[str, Any]:
     sink = Sink()
     sink_port = await sink.start()
     with tempfile.TemporaryDirectory(prefix="scrubgate-bench-") as scratch:
-        bench = Bench(options, sink, f"http://127.0.0.1:{sink_port}", Path(scratch), proxy_cpus)
+        sink_url = f"http://127.0.0.1:{sink_port}"
+        bench = Bench(options, sink, sink_url, Path(scratch), proxy_cpus, set(cpus))
         chosen = batches(options.payloads, options.sizes)
         scrubgate_uvloop = await preflight(bench, chosen)
         bench.baseline_loop = _baseline_loop(options.baseline_loop, scrubgate_uvloop)
         results = []
-        for batch in chosen:
-            for encoding in options.encodings:
-                for scenario in options.scenarios:
-                    async with started(scenario, bench) as target:
-                        results.append(await measure(target, bench, batch, encoding))
+        for cell, (batch, encoding) in enumerate(
+            (batch, encoding) for batch in chosen for encoding in options.encodings
+        ):
+            for scenario in options.scenarios:
+                if scenario in WORKERS and cell > 0 and not options.workers_every_batch:
+                    continue  # by default, the first batch and encoding only
+                async with started(scenario, bench) as target:
+                    results.append(await measure(target, bench, batch, encoding))
     await sink.close()
     ratio_rows = ratios(results)
     return {
@@ -486,6 +605,7 @@ def machine(bench: Bench, scrubgate_uvloop: bool | None, cpus: list[int]) -> dic
 
     pinning = (
         f"proxy on CPU {min(bench.proxy_cpus)}, sink and load generator on CPU {cpus[1]}"
+        " (two workers: on any CPU)"
         if bench.proxy_cpus
         else "one CPU: nothing pinned"
     )
@@ -503,7 +623,11 @@ def machine(bench: Bench, scrubgate_uvloop: bool | None, cpus: list[int]) -> dic
         "scrubgate_uvloop": scrubgate_uvloop,
         "baseline_loop": bench.baseline_loop,
         "generator": generator_version(bench.options.generator),
-        "workers_setting": "workers: 1" if workers_setting_exists() else "none (one process)",
+        "workers_setting": (
+            "workers: 1 (scrub-2w: workers: 2)"
+            if workers_setting_exists()
+            else "none (one process)"
+        ),
     }
 
 
@@ -545,7 +669,12 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s per measurement")
     parser.add_argument("--duration", type=float, help="seconds per timed run (default 5)")
-    parser.add_argument("--scenarios", type=_choices(SCENARIOS), default=SCENARIOS)
+    parser.add_argument(
+        "--scenarios",
+        type=_choices(SCENARIOS),
+        help=f"default: all ({','.join(SCENARIOS)}), {','.join(WORKERS)} for the first batch"
+        " and encoding only; named here, for every one",
+    )
     parser.add_argument("--sizes", type=_choices(("127", "33")), default=("127", "33"))
     parser.add_argument("--encodings", type=_choices(("plain", "gzip")), default=("plain", "gzip"))
     parser.add_argument("--connections", type=int, default=16, help="closed-loop connections")
@@ -567,7 +696,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
     args = parser.parse_args(argv)
     duration = args.duration or (1.0 if args.quick else 5.0)
     options = Options(
-        scenarios=args.scenarios,
+        scenarios=args.scenarios or SCENARIOS,
         sizes=args.sizes,
         encodings=args.encodings,
         duration=duration,
@@ -580,6 +709,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
         generator=_generator(parser, args.generator),
         payloads=args.payloads,
         baseline_loop=args.baseline_loop,
+        workers_every_batch=args.scenarios is not None,
     )
     return options, args.json
 

@@ -6,7 +6,9 @@ figures stay right when the proxy runs worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -40,14 +42,48 @@ def process_tree(root: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time consumed so far by these processes (clock-tick resolution)."""
-    total = 0
+    return sum(cpu_seconds_each(pids))
+
+
+def cpu_seconds_each(pids: list[int]) -> list[float]:
+    """:func:`cpu_seconds` of each process, in the order given; 0 for one that has exited."""
+    each = []
     for pid in pids:
         try:
             fields = _stat_fields(pid)
         except OSError:
+            each.append(0.0)
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+        each.append((int(fields[11]) + int(fields[12])) / _TICKS)  # utime, stime
+    return each
+
+
+def connections_on_port(pids: list[int], port: int) -> list[int]:
+    """For each process, in the order given, how many established TCP connections to its
+    local ``port`` (IPv4) it holds: how the kernel spread the clients over the workers."""
+    established = _established_sockets(port)
+    counts = []
+    for pid in pids:
+        inodes = set()
+        with contextlib.suppress(OSError):  # exited meanwhile
+            for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(descriptor)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+        counts.append(len(inodes & established))
+    return counts
+
+
+def _established_sockets(port: int) -> set[str]:
+    """Inodes of the established IPv4 TCP sockets whose local port is ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01":  # TCP_ESTABLISHED
+            inodes.add(fields[9])
+    return inodes
 
 
 def rss_bytes(pids: list[int]) -> int:
@@ -73,12 +109,28 @@ def maps_library(pids: list[int], name: str) -> bool:
     return False
 
 
-def cpu_busy_seconds(cpu: int) -> float:
-    """Time CPU ``cpu`` has spent on anything but idling (steal included: time the
-    hypervisor gave to other guests), from /proc/stat."""
+def cpu_busy_seconds(cpus: set[int]) -> float:
+    """Time these CPUs together have spent on anything but idling (steal included: time
+    the hypervisor gave to other guests), from /proc/stat."""
+    busy, found = 0, set()
     for line in Path("/proc/stat").read_text().splitlines():
         name, *ticks = line.split()
-        if name == f"cpu{cpu}":
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
             user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, ticks[:8])
-            return (user + nice + system + irq + softirq + steal) / _TICKS
-    raise ValueError(f"no cpu{cpu} line in /proc/stat")
+            busy += user + nice + system + irq + softirq + steal
+            found.add(int(name[3:]))
+    if found != cpus:
+        raise ValueError(f"no line for CPUs {sorted(cpus - found)} in /proc/stat")
+    return busy / _TICKS
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process and of the children it has waited for (the load generator
+    runs, once they ended)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )

@@ -5,6 +5,7 @@ Works on the plain dictionaries ``bench_proxy.py`` also writes with ``--json``.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 LABELS = {
@@ -13,6 +14,7 @@ LABELS = {
     "roundtrip": "orjson round trip",
     "forward": "scrubgate forward",
     "scrub": "scrubgate scrub",
+    "scrub-2w": "scrubgate 2 workers",
 }
 
 RATIOS = (
@@ -23,6 +25,19 @@ RATIOS = (
 )
 
 Run = dict[str, Any]
+
+SCALING_TARGET = 1.6
+PROJECTION_NOTE = (
+    "projected = requests of the two-worker run / CPU-seconds of its busiest worker, over "
+    "one worker's requests per CPU-second: the throughput ratio with a core per worker and "
+    "the load generator elsewhere, assuming the proxy is CPU-bound (each worker busy all "
+    "the time). In a closed loop every worker holding a few connections stays busy, whatever "
+    "the split of connections; 'by connections' = requests per CPU-second over one worker's, "
+    "divided by the largest worker's share of the connections: the same if every connection "
+    "brought the same load (many independent clients) and the fuller worker saturated first. "
+    "The req/s ratio is disturbed by construction: the two workers share the cores with the "
+    "sink and the load generator."
+)
 
 
 def ratios(results: list[Run]) -> list[Run]:
@@ -41,8 +56,41 @@ def ratios(results: list[Run]) -> list[Run]:
                 row[name] = top["requests_per_s"] / bottom["requests_per_s"]
                 cpu = top["cpu_ms_per_request"]
                 row[f"{name}_by_cpu"] = bottom["cpu_ms_per_request"] / cpu if cpu else None
+        if "scrub" in runs and runs.get("scrub-2w", {}).get("processes"):
+            row["two_workers"] = two_workers(runs["scrub-2w"], runs["scrub"])
         rows.append(row)
     return rows
+
+
+def two_workers(several: Run, one: Run) -> Run:
+    """How a scrub run of several workers compares with one worker's (same batch and
+    encoding): ``vs_one`` the req/s ratio (disturbed: the workers share the cores with the
+    load side), ``efficiency`` the ratio of requests per CPU-second (all processes, the
+    supervisor included), ``worker_shares`` each worker's share of the workers' CPU time,
+    and ``projected`` the throughput ratio with a core per worker (``by_connections``: if
+    the load followed the split of connections; see PROJECTION_NOTE)."""
+    processes = several["processes"]
+    workers = processes["worker_cpu_seconds"]
+    busiest, total = max(workers), sum(workers)
+    one_per_cpu_second = 1000 / one["cpu_ms_per_request"] if one["cpu_ms_per_request"] else None
+    projected = None
+    if busiest and one_per_cpu_second:
+        projected = several["requests"] / busiest / one_per_cpu_second
+    cpu_ms = several["cpu_ms_per_request"]
+    efficiency = one["cpu_ms_per_request"] / cpu_ms if cpu_ms else None
+    connections = processes["worker_connections"]
+    by_connections = None
+    if efficiency and sum(connections):
+        by_connections = efficiency * sum(connections) / max(connections)
+    return {
+        "vs_one": several["requests_per_s"] / one["requests_per_s"],
+        "efficiency": efficiency,
+        "worker_shares": [seconds / total for seconds in workers] if total else None,
+        "worker_connections": connections,
+        "supervisor_cpu_seconds": processes["supervisor_cpu_seconds"],
+        "projected": projected,
+        "projected_by_connections": by_connections,
+    }
 
 
 def targets(results: list[Run], ratio_rows: list[Run]) -> list[Run]:
@@ -60,6 +108,10 @@ def targets(results: list[Run], ratio_rows: list[Run]) -> list[Run]:
             checks.append(
                 _check(f"forward >= 90% of passthrough, {where}", f"{value:.0%}", value >= 0.90)
             )
+        projected = row.get("two_workers", {}).get("projected")
+        if projected is not None:
+            name = f"two workers >= {SCALING_TARGET}x one worker (projected from CPU time), {where}"
+            checks.append(_check(name, f"{projected:.2f}x", projected >= SCALING_TARGET))
     for result in results:
         if result["scenario"] in ("forward", "scrub"):
             checks.extend(_per_proxy_targets(result))
@@ -90,6 +142,7 @@ def render(report: Run) -> str:
         _machine(report["machine"], report["options"]),
         _throughput(report["results"]),
         _ratio_table(report["ratios"]),
+        _two_workers_table(report["ratios"]),
         _latency_table(report["results"]),
         _targets(report["targets"]),
         _noise_warning(report["results"]),
@@ -159,6 +212,8 @@ def _memory_columns(result: Run) -> str:
 
 def _ratio_table(rows: list[Run]) -> str:
     names = [name for name, _, _ in RATIOS]
+    if not any(name in row for row in rows for name in names):
+        return ""
     header = f"{'ratio: req/s (CPU)':<19}" + "".join(
         f"{name.replace('_vs_', ' / '):>25}" for name in names
     )
@@ -174,6 +229,33 @@ def _ratio(row: Run, name: str) -> str:
         return "-"
     by_cpu = row[f"{name}_by_cpu"]
     return f"{row[name]:.0%} ({'?' if by_cpu is None else f'{by_cpu:.0%}'})"
+
+
+def _two_workers_table(rows: list[Run]) -> str:
+    rows = [row for row in rows if "two_workers" in row]
+    if not rows:
+        return ""
+    header = (
+        f"{'two workers / one':<19} {'req/s (shared cores)':>20} {'req per CPU-s':>13} "
+        f"{'worker CPU shares':>17} {'connections':>11} {'supervisor CPU s':>16} "
+        f"{'projected':>9} {'by connections':>14}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        two = row["two_workers"]
+        shares = "/".join(f"{share:.0%}" for share in two["worker_shares"] or [])
+        connections = "/".join(str(count) for count in two["worker_connections"])
+        lines.append(
+            f"{row['batch'] + ' ' + row['encoding']:<19} {two['vs_one']:20.2f}x "
+            f"{_times(two['efficiency']):>12} {shares or '?':>17} {connections:>11} "
+            f"{two['supervisor_cpu_seconds']:16.2f} {_times(two['projected']):>9}"
+            f" {_times(two['projected_by_connections']):>14}"
+        )
+    return "\n".join([*lines, *textwrap.wrap(PROJECTION_NOTE, len(header))])
+
+
+def _times(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}x"
 
 
 def _latency_table(results: list[Run]) -> str:

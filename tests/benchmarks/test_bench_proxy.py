@@ -88,3 +88,43 @@ def test_quick_run_with_wrk(tmp_path):
     assert result["scenario"] == "passthrough" and result["verified"] is True
     assert result["requests"] > 0 and result["latency_ms"]["p99"] > 0
     assert report["machine"]["generator"].startswith("wrk")
+
+
+def test_two_workers_are_measured_per_process_and_projected(tmp_path):
+    report, printed = run_bench(
+        tmp_path,
+        *("--duration", "0.5", "--generator", "builtin", "--sizes", "127"),
+        *("--encodings", "plain", "--scenarios", "scrub,scrub-2w"),
+    )
+
+    one, two = report["results"]
+    assert (one["scenario"], two["scenario"]) == ("scrub", "scrub-2w")
+    assert one["processes"] is None and two["verified"] is True
+    processes = two["processes"]
+    workers = processes["worker_cpu_seconds"]
+    assert len(workers) == 2 and all(seconds > 0 for seconds in workers)
+    assert sum(processes["worker_connections"]) == 16
+    assert two["cpu_ms_per_request"] == pytest.approx(
+        (processes["supervisor_cpu_seconds"] + sum(workers)) * 1000 / two["requests"]
+    )
+    (row,) = report["ratios"]
+    scaling = row["two_workers"]
+    assert scaling["vs_one"] == pytest.approx(two["requests_per_s"] / one["requests_per_s"])
+    assert scaling["efficiency"] == pytest.approx(
+        one["cpu_ms_per_request"] / two["cpu_ms_per_request"]
+    )
+    assert scaling["worker_shares"] == pytest.approx([s / sum(workers) for s in workers])
+    assert scaling["projected"] == pytest.approx(
+        two["requests"] / max(workers) * one["cpu_ms_per_request"] / 1000
+    )
+    connections = processes["worker_connections"]
+    assert scaling["projected_by_connections"] == pytest.approx(
+        scaling["efficiency"] * 16 / max(connections)
+    )
+    (check,) = [check for check in report["targets"] if check["target"].startswith("two")]
+    assert (
+        check["target"] == "two workers >= 1.6x one worker (projected from CPU time), 127 KB plain"
+    )
+    assert check["met"] is (scaling["projected"] >= 1.6)
+    for heading in ("scrubgate 2 workers", "two workers / one", "projected ="):
+        assert heading in printed
