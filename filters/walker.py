@@ -133,7 +133,10 @@ class FieldWalker:
                     scrubbed = single[1](value, outcome)
                     if scrubbed != value or type(scrubbed) is not type(value):
                         node[key] = scrubbed  # type: ignore[index]
-                        self._record(single[0], outcome, None if path is None else [*path, key])
+                        if path is None:
+                            outcome.rule_hits[single[0]] += 1
+                        else:
+                            self._record(single[0], outcome, [*path, key])
                     continue
                 if path is not None:
                     path.append(key)
@@ -150,9 +153,10 @@ class FieldWalker:
                 self._walk(value, target, depth + 1, outcome, skip, path)
                 if path is not None:
                     path.pop()
-        # Deleting last-first keeps list indices valid; for dicts the order is irrelevant.
-        for key in reversed(removed or ()):
-            del node[key]
+        if removed:
+            # Deleting last-first keeps list indices valid; for dicts the order is irrelevant.
+            for key in reversed(removed):
+                del node[key]
 
     def _walk_list(
         self,
@@ -188,8 +192,9 @@ class FieldWalker:
                 self._walk(value, target, depth + 1, outcome, skip, path)
                 if path is not None:
                     path.pop()
-        for index in reversed(removed or ()):
-            del node[index]
+        if removed:
+            for index in reversed(removed):
+                del node[index]
 
     def _apply(
         self,
