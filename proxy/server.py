@@ -187,10 +187,13 @@ class ProxyHandler:
     async def _forward(
         self, request: web.Request, route: Route, limits: Limits, path: str, query: str
     ) -> web.StreamResponse:
-        """Stream the client's request upstream unchanged (forward mode). A chunked body
+        """Send the client's request upstream unchanged (forward mode). A chunked body
         is read first (bounded like a scrubbed one) and sent with its length, so the
-        upstream never sees a body cut off at the size limit."""
-        if request.body_exists and request.content_length is None:
+        upstream never sees a body cut off at the size limit; so is a body of up to
+        ``_BUFFERED_FORWARD_BYTES``: one write upstream costs less CPU than relaying it
+        chunk by chunk, and telemetry bodies are that small. Larger ones are streamed."""
+        length = request.content_length
+        if request.body_exists and (length is None or length <= _BUFFERED_FORWARD_BYTES):
             with self._admission.reservation(limits) as reservation:
                 body = await self._read_whole_body(request, route, limits, reservation)
                 if isinstance(body, web.Response):
@@ -461,6 +464,9 @@ async def _discard_body(request: web.Request, limit: int) -> None:
         if total > limit:
             return
 
+
+_BUFFERED_FORWARD_BYTES = 1 << 20
+"""Forward-mode bodies up to this size (by Content-Length) are read whole, then sent."""
 
 _SMALL_ANSWER = 64 * 1024
 """Upstream answers up to this size are read whole and sent in one write."""

@@ -342,9 +342,9 @@ LIMITS = Obj(
                 doc="Largest request body as received (before decompression). A larger "
                 "declared Content-Length is answered 413 at once; a chunked body is answered "
                 "413 as soon as it passes the limit, and the connection is closed. Forward-"
-                "mode routes stream bodies of declared length; a chunked one is read first "
-                "(within this limit) and sent with its length, so an upstream never sees a "
-                "body cut off.",
+                "mode routes read a body of up to 1 MiB, or a chunked one (within this "
+                "limit), whole before sending it with its length, so an upstream never sees "
+                "a body cut off; larger bodies of declared length are streamed.",
             ),
             default=10 * 2**20,
         ),
@@ -916,7 +916,7 @@ ROUTE = Obj(
         ),
         "mode": Field(
             _str(
-                "Overrides the category's mode for this route: `forward` (streamed as "
+                "Overrides the category's mode for this route: `forward` (sent as "
                 "received; only headers are cleaned), `scrub` (the policy applies), `drop` "
                 "(`drop_response`, nothing sent) or `block` (403, nothing sent).",
                 choices=MODES,

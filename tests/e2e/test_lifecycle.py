@@ -150,6 +150,41 @@ routes: [{name: fwd, upstream: "{upstream}", category: traces, mode: forward}]
     assert [arrival.raw for arrival in upstream.arrivals] == [b"y" * 1000]
 
 
+FORWARD_SETTINGS = """
+version: 1
+listeners: [{name: main, port: 0}]
+admin: {port: 0}
+limits: {client_body_timeout: 300ms, max_body_bytes: 8MiB}
+routes: [{name: fwd, upstream: "{upstream}", category: traces, mode: forward}]
+"""
+
+
+async def test_a_forward_body_that_stalls_gets_408_and_nothing_reaches_the_upstream(
+    start_proxy, upstream
+):
+    """Forward-mode bodies of up to 1 MiB are read whole before they are sent, so a
+    client that stops half-way never leaves a half-sent request at the upstream."""
+    base = await start_proxy(FORWARD_SETTINGS)
+    reader, writer = await asyncio.open_connection(*host_port(base))
+    writer.write(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+    writer.write(b"z" * 2500)
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(1024), 10)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert upstream.arrivals == []
+
+
+async def test_forward_bodies_above_the_buffered_size_are_streamed_intact(start_proxy, upstream):
+    base = await start_proxy(FORWARD_SETTINGS)
+    small, large = bytes(range(256)) * 400, bytes(range(256)) * 12_000  # 100 KB, 3 MB
+    async with aiohttp.ClientSession() as client:
+        for body in (small, large):
+            async with client.post(base + "/v1/traces", data=body) as response:
+                assert response.status == 200
+    assert [arrival.raw for arrival in upstream.arrivals] == [small, large]
+
+
 def _config(tmp_path: Path, upstream_url: str, port: int, admin_port: int, drain: str) -> Path:
     config = tmp_path / "settings.yaml"
     config.write_text(
