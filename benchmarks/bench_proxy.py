@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_proxy.py [--quick] [--duration S] [--json out.json]
         [--scenarios direct,passthrough,roundtrip,forward,scrub,scrub-2w] [--sizes 127,33]
         [--encodings plain,gzip] [--connections 16] [--generator auto|wrk|builtin]
+        [--rounds N]
 
 On 127.0.0.1, for every batch (20 Segment-style events, about 127 KB and 33 KB) and
 encoding (plain, gzip) and each proxy under test -- a plain aiohttp passthrough (the
@@ -26,6 +27,11 @@ workers would reach with a core each and the load generator elsewhere (see repor
 
 ``direct`` is the load generator against the sink with no proxy: the ceiling of the load
 side. The ratios between proxies of the same run are the figures to compare.
+
+With ``--rounds N`` the timed closed loop of every scenario runs N times per batch and
+encoding, interleaved (A, B, C, A, B, C, ...) on the same proxy processes; each figure is
+the median of its rounds, and each ratio the median of the per-round ratios (3 rounds for
+the headline ratios: the noise of this kind of machine moves one run by 10-15%).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +75,7 @@ from benchmarks.procstat import (  # noqa: E402
     process_tree,
     rss_bytes,
 )
-from benchmarks.report import ratios, render, targets  # noqa: E402
+from benchmarks.report import median_of, ratios, render, targets  # noqa: E402
 from benchmarks.sink import Sink  # noqa: E402
 from benchmarks.verify import VerificationFailed, check_delivery  # noqa: E402
 
@@ -101,6 +107,8 @@ class Options:
     memory_connections: int
     open_connections: int
     retries: int
+    rounds: int
+    """Timed closed-loop runs of every scenario per batch and encoding, interleaved."""
     generator: str
     payloads: str
     baseline_loop: str
@@ -422,62 +430,129 @@ async def least_disturbed(
     return best
 
 
-async def measure(target: Target, bench: Bench, batch: Batch, encoding: str) -> dict[str, Any]:
+@dataclass(slots=True)
+class Subject:
+    """A proxy under test for one batch and encoding, verified and warmed up: what it is
+    sent, its memory probe, and its timed closed-loop rounds so far."""
+
+    target: Target
+    load: loading.Load
+    body_bytes: int
+    idle_rss: int
+    peak_rss: int
+    rss_before: int
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def prepare(target: Target, bench: Bench, batch: Batch, encoding: str) -> Subject:
+    """Verify what ``target`` delivers (a proxy), warm it up at one connection, and probe
+    its memory at ``--memory-connections``: all before its first timed round."""
     options = bench.options
     body = encode(batch.document, encoding)
     body_file = bench.scratch / f"{batch.label.split()[0]}-{encoding}.body"
     body_file.write_bytes(body)
     load = loading.Load(target.url, body_file, None if encoding == "plain" else encoding)
-    generator = options.generator
     if target.pids:
         await verify(target, bench, batch, encoding)
-    await loading.closed_loop(generator, load, 1, options.warmup)
+    await loading.closed_loop(options.generator, load, 1, options.warmup)
     idle = rss_bytes(target.pids)
     _, peak = await with_peak_rss(
-        loading.closed_loop(generator, load, options.memory_connections, options.memory_duration),
+        loading.closed_loop(
+            options.generator, load, options.memory_connections, options.memory_duration
+        ),
         target.pids,
     )
-    rss_before = rss_bytes(target.pids)
+    return Subject(target, load, len(body), idle, peak, rss_bytes(target.pids))
+
+
+async def timed_round(subject: Subject, bench: Bench) -> None:
+    """One timed closed-loop run of ``subject`` (repeated while disturbed: see
+    ``least_disturbed``), added to its rounds."""
+    options, target = bench.options, subject.target
     (closed, connections), cpu = await least_disturbed(
         lambda: with_connections(
-            loading.closed_loop(generator, load, options.connections, options.duration), target
+            loading.closed_loop(
+                options.generator, subject.load, options.connections, options.duration
+            ),
+            target,
         ),
         target,
         bench,
     )
+    subject.rounds.append(
+        {
+            "requests": closed.requests,
+            "requests_per_s": closed.rate,
+            "events_per_s": closed.rate * EVENTS_PER_REQUEST,
+            "latency_ms": closed.latency_ms,
+            "cpu_ms_per_request": cpu.seconds * 1000 / closed.requests if target.pids else None,
+            "cpu_utilization": cpu.utilization if target.pids else None,
+            "other_load": cpu.other_load if target.pids else None,
+            "processes": processes(target, cpu, connections),
+            "seconds": closed.elapsed,
+        }
+    )
+
+
+async def summary(subject: Subject, bench: Bench, batch: Batch, encoding: str) -> dict[str, Any]:
+    """``subject``'s result: the medians of its rounds (each figure on its own), the rounds
+    themselves, its memory figures and, for the open-loop batch, its added latency at half
+    the median req/s."""
+    target = subject.target
+    closed = median_of(subject.rounds)
     result: dict[str, Any] = {
         "scenario": target.scenario,
         "batch": batch.label,
         "source": batch.source,
         "encoding": encoding,
-        "body_bytes": len(body),
+        "body_bytes": subject.body_bytes,
         "json_bytes": len(batch.document),
         "verified": bool(target.pids),
-        "requests": closed.requests,
-        "requests_per_s": closed.rate,
-        "events_per_s": closed.rate * EVENTS_PER_REQUEST,
-        "latency_ms": closed.latency_ms,
-        "cpu_ms_per_request": cpu.seconds * 1000 / closed.requests if target.pids else None,
-        "cpu_utilization": cpu.utilization if target.pids else None,
-        "other_load": cpu.other_load if target.pids else None,
-        "processes": processes(target, cpu, connections),
+        **closed,
+        "rounds": subject.rounds,
         "memory": None,
         "open_loop": None,
     }
     if target.pids:
-        per_request = (peak - idle) / options.memory_connections
-        result["memory"] = {
-            "idle_rss_bytes": idle,
-            "peak_rss_bytes": peak,
-            "connections": options.memory_connections,
-            "per_request_bytes": per_request,
-            "per_request_x_body": per_request / len(batch.document),
-            "growth_bytes": rss_bytes(target.pids) - rss_before,
-            "run_seconds": closed.elapsed,
-        }
+        connections = bench.options.memory_connections
+        result["memory"] = memory(subject, connections, len(batch.document))
         if batch.label == OPEN_LOOP_BATCH:
-            result["open_loop"] = await added_latency(bench, load, closed.rate / 2, target)
+            rate = closed["requests_per_s"] / 2
+            result["open_loop"] = await added_latency(bench, subject.load, rate, target)
     return result
+
+
+def memory(subject: Subject, connections: int, json_bytes: int) -> dict[str, Any]:
+    """The memory probe's figures (``connections`` in flight), and the RSS growth over all
+    the timed rounds."""
+    per_request = (subject.peak_rss - subject.idle_rss) / connections
+    return {
+        "idle_rss_bytes": subject.idle_rss,
+        "peak_rss_bytes": subject.peak_rss,
+        "connections": connections,
+        "per_request_bytes": per_request,
+        "per_request_x_body": per_request / json_bytes,
+        "growth_bytes": rss_bytes(subject.target.pids) - subject.rss_before,
+        "run_seconds": sum(measured["seconds"] for measured in subject.rounds),
+    }
+
+
+async def measure_cell(
+    bench: Bench, batch: Batch, encoding: str, scenarios: list[str]
+) -> list[dict[str, Any]]:
+    """Measure ``scenarios`` on one batch and encoding: start every proxy, verify, warm up
+    and probe each, then run the timed closed loops in ``--rounds`` interleaved rounds
+    (round 1: A, B, C; round 2: A, B, C; ...) on the same processes, so that the runs of
+    one round are measured close in time; then each one's summary."""
+    async with contextlib.AsyncExitStack() as stack:
+        subjects = []
+        for scenario in scenarios:
+            target = await stack.enter_async_context(started(scenario, bench))
+            subjects.append(await prepare(target, bench, batch, encoding))
+        for _ in range(bench.options.rounds):
+            for subject in subjects:
+                await timed_round(subject, bench)
+        return [await summary(subject, bench, batch, encoding) for subject in subjects]
 
 
 async def with_connections(work: Awaitable[T], target: Target) -> tuple[T, list[int] | None]:
@@ -567,11 +642,13 @@ async def run(options: Options) -> dict[str, Any]:
         for cell, (batch, encoding) in enumerate(
             (batch, encoding) for batch in chosen for encoding in options.encodings
         ):
-            for scenario in options.scenarios:
-                if scenario in WORKERS and cell > 0 and not options.workers_every_batch:
-                    continue  # by default, the first batch and encoding only
-                async with started(scenario, bench) as target:
-                    results.append(await measure(target, bench, batch, encoding))
+            scenarios = [
+                scenario
+                for scenario in options.scenarios
+                # by default, the scenarios of several workers for the first cell only
+                if scenario not in WORKERS or cell == 0 or options.workers_every_batch
+            ]
+            results += await measure_cell(bench, batch, encoding, scenarios)
     await sink.close()
     ratio_rows = ratios(results)
     return {
@@ -581,6 +658,7 @@ async def run(options: Options) -> dict[str, Any]:
             "memory_connections": options.memory_connections,
             "duration": options.duration,
             "retries": options.retries,
+            "rounds": options.rounds,
             "payloads": sorted({batch.source for batch in chosen}),
         },
         "results": results,
@@ -663,6 +741,16 @@ def _choices(allowed: tuple[str, ...]) -> Any:
     return parse
 
 
+def _positive(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1")
+    return count
+
+
 def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -683,6 +771,13 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
         "--retries",
         type=int,
         help="repeat a timed run disturbed by other processes up to N times (default 2; quick: 0)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="timed closed-loop runs of every scenario per batch and encoding, interleaved;"
+        " figures and ratios are their medians (default 1; 3 for the headline ratios)",
     )
     parser.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--payloads", choices=("auto", "reference", "generated"), default="auto")
@@ -706,6 +801,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
         memory_connections=args.memory_connections,
         open_connections=64,
         retries=args.retries if args.retries is not None else (0 if args.quick else 2),
+        rounds=args.rounds,
         generator=_generator(parser, args.generator),
         payloads=args.payloads,
         baseline_loop=args.baseline_loop,

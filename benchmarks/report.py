@@ -1,10 +1,13 @@
 """Tables, headline ratios and issue-7 targets of an end-to-end benchmark run.
 
-Works on the plain dictionaries ``bench_proxy.py`` also writes with ``--json``.
+Works on the plain dictionaries ``bench_proxy.py`` also writes with ``--json``. A result
+measured in several rounds (``--rounds``) keeps each round's closed-loop figures under
+``rounds``; its own figures are the medians of those (``median_of``).
 """
 
 from __future__ import annotations
 
+import statistics
 import textwrap
 from typing import Any
 
@@ -40,10 +43,35 @@ PROJECTION_NOTE = (
 )
 
 
+def median_of(records: list[Any]) -> Any:
+    """The median of each figure of ``records`` taken on its own: numbers directly, dicts
+    key by key, lists position by position; None when any record has None there; other
+    values (text) from the first record. One record gives itself back."""
+    first = records[0]
+    if any(record is None for record in records):
+        return None
+    if isinstance(first, dict):
+        return {key: median_of([record[key] for record in records]) for key in first}
+    if isinstance(first, list):
+        return [median_of(list(column)) for column in zip(*records, strict=True)]
+    if isinstance(first, int | float) and not isinstance(first, bool):
+        return statistics.median(records)
+    return first
+
+
+def rounds_of(result: Run) -> list[Run]:
+    """The closed-loop rounds of ``result``: its ``rounds``, or itself when it has none
+    (a report written before ``--rounds`` existed)."""
+    return result.get("rounds") or [result]
+
+
 def ratios(results: list[Run]) -> list[Run]:
-    """Per batch and encoding, the req/s of one scenario over another's (same run), and
-    the same ratio computed from CPU time per request (``<name>_by_cpu``): requests per
-    CPU-second, which other load on a shared machine disturbs less than req/s."""
+    """Per batch and encoding, the req/s of one scenario over another's, and the same
+    ratio computed from CPU time per request (``<name>_by_cpu``): requests per CPU-second,
+    which other load on a shared machine disturbs less than req/s. Each is computed per
+    round, from the two runs of the same round (measured close in time), and given as the
+    median of the rounds; the per-round values are kept in ``<name>_rounds`` and
+    ``<name>_by_cpu_rounds``."""
     cells: dict[tuple[str, str], dict[str, Run]] = {}
     for result in results:
         cells.setdefault((result["batch"], result["encoding"]), {})[result["scenario"]] = result
@@ -52,14 +80,37 @@ def ratios(results: list[Run]) -> list[Run]:
         row: Run = {"batch": batch, "encoding": encoding}
         for name, numerator, denominator in RATIOS:
             if numerator in runs and denominator in runs:
-                top, bottom = runs[numerator], runs[denominator]
-                row[name] = top["requests_per_s"] / bottom["requests_per_s"]
-                cpu = top["cpu_ms_per_request"]
-                row[f"{name}_by_cpu"] = bottom["cpu_ms_per_request"] / cpu if cpu else None
+                row |= _ratio_over_rounds(name, runs[numerator], runs[denominator])
         if "scrub" in runs and runs.get("scrub-2w", {}).get("processes"):
-            row["two_workers"] = two_workers(runs["scrub-2w"], runs["scrub"])
+            row |= _two_workers_over_rounds(runs["scrub-2w"], runs["scrub"])
         rows.append(row)
     return rows
+
+
+def _ratio_over_rounds(name: str, top: Run, bottom: Run) -> Run:
+    pairs = list(zip(rounds_of(top), rounds_of(bottom), strict=False))
+    by_rate = [high["requests_per_s"] / low["requests_per_s"] for high, low in pairs]
+    by_cpu = [_cpu_ratio(high, low) for high, low in pairs]
+    return {
+        name: median_of(by_rate),
+        f"{name}_by_cpu": median_of(by_cpu),
+        f"{name}_rounds": by_rate,
+        f"{name}_by_cpu_rounds": by_cpu,
+    }
+
+
+def _cpu_ratio(top: Run, bottom: Run) -> float | None:
+    """Requests per CPU-second of ``top`` over ``bottom``'s; None without CPU times."""
+    cpu = top["cpu_ms_per_request"]
+    return bottom["cpu_ms_per_request"] / cpu if cpu else None
+
+
+def _two_workers_over_rounds(several: Run, one: Run) -> Run:
+    """``two_workers`` computed per round (same round index) and, as ``two_workers``, the
+    median of each of its figures over the rounds."""
+    pairs = zip(rounds_of(several), rounds_of(one), strict=False)
+    per_round = [two_workers(two, single) for two, single in pairs]
+    return {"two_workers": median_of(per_round), "two_workers_rounds": per_round}
 
 
 def two_workers(several: Run, one: Run) -> Run:
@@ -94,19 +145,20 @@ def two_workers(several: Run, one: Run) -> Run:
 
 
 def targets(results: list[Run], ratio_rows: list[Run]) -> list[Run]:
-    """The issue-7 targets this run measured, each with its measured value."""
+    """The issue-7 targets this run measured, each with its measured value (for a ratio:
+    the median of the rounds, with the range of the rounds when there were several)."""
     checks = []
     for row in ratio_rows:
         where = f"{row['batch']} {row['encoding']}"
         if "scrub_vs_roundtrip" in row and row["batch"].startswith("127"):
             value = row["scrub_vs_roundtrip"]
-            checks.append(
-                _check(f"scrub >= 35% of orjson round trip, {where}", f"{value:.0%}", value >= 0.35)
-            )
+            name = f"scrub >= 35% of orjson round trip, {where}"
+            checks.append(_check(name, _ratio_measured(row, "scrub_vs_roundtrip"), value >= 0.35))
         if "forward_vs_passthrough" in row:
             value = row["forward_vs_passthrough"]
+            name = f"forward >= 90% of passthrough, {where}"
             checks.append(
-                _check(f"forward >= 90% of passthrough, {where}", f"{value:.0%}", value >= 0.90)
+                _check(name, _ratio_measured(row, "forward_vs_passthrough"), value >= 0.9)
             )
         projected = row.get("two_workers", {}).get("projected")
         if projected is not None:
@@ -130,6 +182,19 @@ def _per_proxy_targets(result: Run) -> list[Run]:
         name = f"memory per in-flight request <= 3x body, {where}"
         checks.append(_check(name, f"{times:.1f}x", times <= 3.0))
     return checks
+
+
+def _ratio_measured(row: Run, name: str) -> str:
+    return f"{row[name]:.0%}{_spread(row.get(f'{name}_rounds'))}"
+
+
+def _spread(per_round: list[float | None] | None) -> str:
+    """`` [84-93%]``: the range of the per-round ratios; nothing for one round, or when a
+    round has no value."""
+    values = [value for value in per_round or [] if value is not None]
+    if len(values) < 2 or len(values) < len(per_round or []):
+        return ""
+    return f" [{min(values) * 100:.0f}-{max(values):.0%}]"
 
 
 def _check(target: str, measured: str, met: bool) -> Run:
@@ -162,10 +227,20 @@ def _machine(machine: Run, options: Run) -> str:
             f"(scrubgate: {used}; baselines: {machine['baseline_loop']})",
             f"load: {machine['generator']}; {options['connections']} connections, "
             f"{options['duration']:g} s per run (repeated up to {options['retries']} times when"
-            " disturbed); memory probe at "
+            f" disturbed){_rounds_note(options)}; memory probe at "
             f"{options['memory_connections']} connections; scrubgate workers setting: "
             f"{machine['workers_setting']}; payloads: {', '.join(options['payloads'])}",
         ]
+    )
+
+
+def _rounds_note(options: Run) -> str:
+    rounds = options.get("rounds", 1)
+    if rounds < 2:
+        return ""
+    return (
+        f", {rounds} interleaved rounds (closed-loop figures: medians of the rounds; ratios:"
+        " median of the per-round ratios [min-max])"
     )
 
 
@@ -214,21 +289,28 @@ def _ratio_table(rows: list[Run]) -> str:
     names = [name for name, _, _ in RATIOS]
     if not any(name in row for row in rows for name in names):
         return ""
+    cells = [[_ratio(row, name) for name in names] for row in rows]
+    width = max(25, *(len(cell) + 2 for line in cells for cell in line))
     header = f"{'ratio: req/s (CPU)':<19}" + "".join(
-        f"{name.replace('_vs_', ' / '):>25}" for name in names
+        f"{name.replace('_vs_', ' / '):>{width}}" for name in names
     )
     lines = [header, "-" * len(header)]
-    for row in rows:
-        values = "".join(f"{_ratio(row, name):>25}" for name in names)
+    for row, line in zip(rows, cells, strict=True):
+        values = "".join(f"{cell:>{width}}" for cell in line)
         lines.append(f"{row['batch'] + ' ' + row['encoding']:<19}{values}")
     return "\n".join(lines)
 
 
 def _ratio(row: Run, name: str) -> str:
+    """``89% (88%)``: the req/s ratio (by CPU in parentheses); with several rounds, each
+    followed by the range of its rounds: ``89% [84-93%] (88% [86-90%])``."""
     if name not in row:
         return "-"
     by_cpu = row[f"{name}_by_cpu"]
-    return f"{row[name]:.0%} ({'?' if by_cpu is None else f'{by_cpu:.0%}'})"
+    rate = f"{row[name]:.0%}{_spread(row.get(f'{name}_rounds'))}"
+    if by_cpu is None:
+        return f"{rate} (?)"
+    return f"{rate} ({by_cpu:.0%}{_spread(row.get(f'{name}_by_cpu_rounds'))})"
 
 
 def _two_workers_table(rows: list[Run]) -> str:
@@ -244,7 +326,7 @@ def _two_workers_table(rows: list[Run]) -> str:
     for row in rows:
         two = row["two_workers"]
         shares = "/".join(f"{share:.0%}" for share in two["worker_shares"] or [])
-        connections = "/".join(str(count) for count in two["worker_connections"])
+        connections = "/".join(f"{count:g}" for count in two["worker_connections"])
         lines.append(
             f"{row['batch'] + ' ' + row['encoding']:<19} {two['vs_one']:20.2f}x "
             f"{_times(two['efficiency']):>12} {shares or '?':>17} {connections:>11} "
@@ -289,7 +371,12 @@ def _targets(checks: list[Run]) -> str:
 
 
 def _noise_warning(results: list[Run]) -> str:
-    shares = [result["other_load"] for result in results if result.get("other_load") is not None]
+    shares = [
+        measured["other_load"]
+        for result in results
+        for measured in rounds_of(result)
+        if measured.get("other_load") is not None
+    ]
     worst = max(shares, default=0.0)
     if worst < 0.2:
         return ""

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from benchmarks.bench_proxy import parse_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,18 +41,22 @@ def run_bench(tmp_path: Path, *options: str) -> tuple[dict, str]:
     return json.loads(report_file.read_text()), completed.stdout
 
 
-def test_quick_run_verifies_then_measures_every_selected_proxy(tmp_path):
+def test_quick_run_verifies_then_measures_every_selected_proxy_in_rounds(tmp_path):
     report, printed = run_bench(
         tmp_path,
         *("--duration", "0.2", "--generator", "builtin", "--sizes", "33"),
-        *("--encodings", "gzip", "--scenarios", "direct,roundtrip,scrub"),
+        *("--encodings", "gzip", "--scenarios", "direct,roundtrip,scrub", "--rounds", "2"),
     )
 
+    assert report["options"]["rounds"] == 2
     results = report["results"]
     assert [result["scenario"] for result in results] == ["direct", "roundtrip", "scrub"]
     for result in results:
         assert (result["batch"], result["encoding"]) == ("33 KB", "gzip")
-        assert result["requests"] > 0 and result["requests_per_s"] > 0
+        assert len(result["rounds"]) == 2
+        assert all(measured["requests"] > 0 for measured in result["rounds"])
+        rates = [measured["requests_per_s"] for measured in result["rounds"]]
+        assert result["requests_per_s"] == pytest.approx(statistics.median(rates))
         assert result["events_per_s"] == pytest.approx(20 * result["requests_per_s"])
         assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
     direct, *proxies = results
@@ -59,12 +66,18 @@ def test_quick_run_verifies_then_measures_every_selected_proxy(tmp_path):
         assert result["cpu_ms_per_request"] >= 0 and 0 <= result["other_load"] <= 1
         assert set(result["memory"]) >= {"per_request_bytes", "per_request_x_body", "growth_bytes"}
         assert result["memory"]["connections"] == 64
+        assert result["memory"]["run_seconds"] == pytest.approx(
+            sum(measured["seconds"] for measured in result["rounds"])
+        )
         assert result["open_loop"]["rate"] == pytest.approx(result["requests_per_s"] / 2)
         assert set(result["open_loop"]) >= {"p99_ms", "direct_p99_ms", "added_p99_ms"}
     (ratios,) = report["ratios"]
-    assert ratios["scrub_vs_roundtrip"] == pytest.approx(
-        proxies[1]["requests_per_s"] / proxies[0]["requests_per_s"]
-    )
+    per_round = [
+        scrub["requests_per_s"] / roundtrip["requests_per_s"]
+        for roundtrip, scrub in zip(proxies[0]["rounds"], proxies[1]["rounds"], strict=True)
+    ]
+    assert ratios["scrub_vs_roundtrip_rounds"] == pytest.approx(per_round)
+    assert ratios["scrub_vs_roundtrip"] == pytest.approx(statistics.median(per_round))
     assert {check["target"].split(",")[0] for check in report["targets"]} == {
         "p99 added latency at half max rate <= 5 ms",
         "memory per in-flight request <= 3x body",
@@ -74,6 +87,15 @@ def test_quick_run_verifies_then_measures_every_selected_proxy(tmp_path):
     assert machine["scrubgate_uvloop"] in (True, False)
     for heading in ("scrubgate scrub", "scrub / roundtrip", "open loop", "issue 7 targets"):
         assert heading in printed
+    assert "2 interleaved rounds" in printed
+
+
+@pytest.mark.parametrize("rounds", ["0", "-1", "two"])
+def test_rounds_must_be_a_whole_number_of_at_least_one(rounds, capsys):
+    with pytest.raises(SystemExit):
+        parse_options(["--rounds", rounds])
+
+    assert f"argument --rounds: {rounds!r}: a whole number of at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
