@@ -16,7 +16,7 @@ afterwards. Scrubbing one document is three passes, each skipping what no rule r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,12 +270,7 @@ def _check_depth(document: Any, max_depth: int) -> None:
         depth += 1
         if depth > max_depth:
             raise LimitExceeded("engine", "max_depth", f"nesting deeper than {max_depth}")
-        level = [
-            child
-            for node in level
-            for child in (node.values() if type(node) is dict else node)
-            if type(child) in _CONTAINERS
-        ]
+        level = [child for node in level for child in _inner_containers(node)]
 
 
 def _check_values(document: Any, serialized: bytes, max_values: int) -> None:
@@ -298,9 +293,14 @@ def _count_values(document: Any, stop_after: int) -> int:
     while pending and count <= stop_after:
         node = pending.pop()
         count += len(node)
-        children = node.values() if type(node) is dict else node
-        pending.extend(child for child in children if type(child) in _CONTAINERS)
+        pending.extend(_inner_containers(node))
     return count
+
+
+def _inner_containers(node: dict[str, Any] | list[Any]) -> Iterator[Any]:
+    """The arrays and objects directly inside ``node``."""
+    children = node.values() if type(node) is dict else node
+    return (child for child in children if type(child) in _CONTAINERS)
 
 
 def _explain_path(outcome: Outcome, path: list[str | int]) -> list[str | int] | None:

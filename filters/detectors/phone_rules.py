@@ -86,12 +86,8 @@ class _RegionRules:
         return types.fullmatch(national_number) is not None
 
     def _types_of_length(self, length: int) -> re.Pattern[str]:
-        alternatives = [
-            f"(?:{kind.pattern.pattern})"
-            for kind in self.types
-            if not kind.lengths or length in kind.lengths
-        ]
-        types = re.compile("|".join(alternatives) or "(?!)")
+        allowing = [kind for kind in self.types if not kind.lengths or length in kind.lengths]
+        types = _any_of(kind.pattern.pattern for kind in allowing)
         self._types_by_length[length] = types
         return types
 
@@ -209,6 +205,11 @@ class PhoneRules:
         return bool(stripped) and self.is_valid(calling_code, stripped)
 
 
+def _any_of(patterns: Iterable[str]) -> re.Pattern[str]:
+    """One pattern that fully matches what any of ``patterns`` fully matches (none: nothing)."""
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns) or "(?!)")
+
+
 def _python_template(rule: str) -> str:
     """libphonenumber transform rules use ``$1``; Python's ``re.sub`` wants ``\\1``."""
     return re.sub(r"\$(\d)", r"\\\1", rule)
@@ -268,8 +269,7 @@ def _calling_code_rules(calling_code: int, regions: Iterable[str]) -> _CallingCo
     )
     if not compiled:
         return None
-    alternatives = {kind.pattern.pattern for rules in compiled for kind in rules.types}
-    any_type = re.compile("|".join(f"(?:{p})" for p in sorted(alternatives)) or "(?!)")
+    any_type = _any_of(sorted({kind.pattern.pattern for rules in compiled for kind in rules.types}))
     lengths = [length for rules in compiled for length in rules.general.lengths]
     longest = max(lengths, default=_MAX_NATIONAL_NUMBER)
     return _CallingCodeRules(regions=compiled, any_type=any_type, longest=longest)

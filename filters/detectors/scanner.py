@@ -117,6 +117,8 @@ def _collect(pattern: int, start: int, end: int, _flags: int, append: Any) -> No
 
 def longest_matches(matches: Matches) -> dict[int, int]:
     """``pattern id << 40 | start -> longest end``, ordered by pattern, then start."""
+    if len(matches) == 1:  # the common case on a short line: nothing to sort
+        return {matches[0] >> _END_BITS: matches[0] & _END_MASK}
     matches.sort()  # within one (pattern, start) the longest end comes last and wins
     return {match >> _END_BITS: match & _END_MASK for match in matches}
 
@@ -392,11 +394,7 @@ class Scanner:
         append = placed.append
         elsewhere: list[tuple[int, int, int]] = []
         last_pattern = last_end = -1
-        if len(matches) == 1:  # the common case on a short line: nothing to sort
-            candidates = {matches[0] >> _END_BITS: matches[0] & _END_MASK}
-        else:
-            candidates = longest_matches(matches)
-        for key, end in candidates.items():
+        for key, end in longest_matches(matches).items():
             pattern, start = key >> start_bits, key & start_mask
             if framed[pattern]:
                 # Keep a left-to-right run of matches whose tokens do not overlap, per
