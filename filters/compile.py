@@ -25,11 +25,13 @@ from filters.detectors.network import DEFAULT_SENSITIVE_QUERY_PARAMS
 from filters.detectors.organization import organization_detector
 from filters.detectors.registry import DEFAULT_ENABLED, DetectorOptions, builtin_detectors
 from filters.detectors.scanner import Scanner
+from filters.late import LateRules
 from filters.memo import Memo
 from filters.outcome import Outcome
-from filters.plan import DetectorSweep, EventFilter, Plan
+from filters.plan import EventFilter, Plan
 from filters.selectors import PathAutomaton, Selector, SelectorError, Step, StepKind, parse_selector
 from filters.spec import ACTIONS, EVERYTHING, EngineSpec, PolicySpec, RuleSpec
+from filters.sweep import DetectorSweep
 from filters.walker import FieldKind, FieldRule, FieldWalker, Transform
 
 _PYTHON_TYPES: Mapping[str, tuple[type, ...]] = {
@@ -160,13 +162,17 @@ class _PolicyCompiler:
         for rule in self.policy.rules:
             self._compile_rule(rule)
         self._check_conflicts()
+        max_depth = self.context.spec.limits.max_depth
+        sweep = self._sweep()
         return Plan(
             name=self.policy.name,
             rule_ids=tuple(dict.fromkeys(rule.id for rule in self.policy.rules)),
             event_filters=self.event_filters,
-            fields=self.fields.build(self.context.spec.limits.max_depth),
-            sweep=self._sweep(),
-            late=self.late.build(self.context.spec.limits.max_depth) if self.late.rules else None,
+            fields=self.fields.build(max_depth),
+            sweep=sweep,
+            late=LateRules(self.late.rules, self.late.selectors, self.late.labels, sweep, max_depth)
+            if self.late.rules
+            else None,
             limits=self.context.spec.limits,
         )
 
@@ -232,8 +238,9 @@ class _PolicyCompiler:
         ):
             return
         types = frozenset(python_type for name in rule.types for python_type in _PYTHON_TYPES[name])
-        # Truncation runs after the detector sweep: cutting first could hide the rest of
-        # an email or token from the detectors.
+        # Truncation runs after every other field rule, on strings the sweep's detectors
+        # have been through (see filters.late): cutting first could hide the rest of an
+        # email or token from them.
         builder = self.late if rule.action == "truncate" else self.fields
         builder.add(
             FieldRule(id=rule.id, kind=kind, types=types, transform=transform, keep=keep), selectors
@@ -374,21 +381,7 @@ class _PolicyCompiler:
 
     def _scoped_redaction(self, rule: RuleSpec) -> Transform | None:
         detectors = self._redaction_detectors(rule)
-        if not detectors:
-            return None
-        scanner = Scanner(detectors)
-
-        def redact(value: Any, outcome: Outcome) -> Any:
-            if type(value) is not str:
-                return value
-            encoded = value.encode("utf-8", "surrogatepass")
-            scrubbed, counts = scanner.redact(encoded, BufferKind.TEXT)
-            if scrubbed is encoded:
-                return value
-            outcome.detector_hits.update(counts)
-            return scrubbed.decode("utf-8", "surrogatepass")
-
-        return redact
+        return _redaction(Scanner(detectors)) if detectors else None
 
     def _sweep(self) -> DetectorSweep | None:
         if not self.sweep_detectors:
@@ -523,3 +516,19 @@ def _collect(node: Any, finder: PathAutomaton, state: int, found: list[Any]) -> 
         target = finder.step(state, key)
         if target != PathAutomaton.DEAD:
             _collect(value, finder, target, found)
+
+
+def _redaction(scanner: Scanner) -> Transform:
+    """A transform replacing what ``scanner``'s detectors find inside a string."""
+
+    def redact(value: Any, outcome: Outcome) -> Any:
+        if type(value) is not str:
+            return value
+        encoded = value.encode("utf-8", "surrogatepass")
+        scrubbed, counts = scanner.redact(encoded, BufferKind.TEXT)
+        if scrubbed is encoded:
+            return value
+        outcome.detector_hits.update(counts)
+        return scrubbed.decode("utf-8", "surrogatepass")
+
+    return redact

@@ -9,9 +9,14 @@ afterwards. Scrubbing one document is three passes, each skipping what no rule r
    ``generalize`` and scoped ``redact``) in the order written: one walk, steered by a
    :class:`~filters.selectors.PathAutomaton`, visits only subtrees some selector reaches
    and applies every matching rule to each value once.
-3. **Detector sweep**: ``redact`` rules on ``**`` run last over the serialized document
+3. **Late rules** (``truncate``) walk the document again; each string they select first
+   goes through the sweep's detectors, so that a cut can never hide part of a sensitive
+   value from them.
+4. **Detector sweep**: ``redact`` rules on ``**`` run last over the serialized document
    (keys and values alike) with one multi-pattern scan, so the cost of "every detector on
-   every string" is one pass over bytes, not a Python loop over strings.
+   every string" is one pass over bytes, not a Python loop over strings. The spliced
+   result is checked to be valid JSON (fail closed) without being parsed back, unless a
+   key changed.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from typing import Any
 import orjson
 
 from filters.detectors.base import BufferKind
-from filters.detectors.scanner import Scanner
+from filters.late import LateRules
 from filters.outcome import LimitExceeded, Outcome, PayloadError
 from filters.result import ScrubResult
 from filters.selectors import Step, StepKind, parse_selector
 from filters.spec import EngineLimits
+from filters.sweep import DetectorSweep, check_swept, parse_swept
 from filters.walker import FieldWalker, format_path
 
 
@@ -40,18 +46,7 @@ class EventFilter:
     keeps: Callable[[Any], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class DetectorSweep:
-    """The final ``redact`` pass over the serialized document."""
-
-    scanner: Scanner
-    rule_of_detector: dict[str, str]
-
-
 _CONTAINERS = (dict, list)
-
-_UNCHANGED: Any = object()
-"""The detector sweep changed nothing (so nothing was parsed back)."""
 
 
 class EventPath:
@@ -94,8 +89,8 @@ class EventPath:
 class Plan:
     """An immutable, ready-to-run policy. Create with :func:`filters.compile.compile_policy`.
 
-    ``late`` holds ``truncate`` rules: they run after the detector sweep, so that a cut
-    can never hide part of a sensitive value from the detectors.
+    ``late`` holds ``truncate`` rules, each preceded by the sweep's detectors on what it
+    selects (see :mod:`filters.compile`).
     """
 
     def __init__(
@@ -105,7 +100,7 @@ class Plan:
         event_filters: Sequence[EventFilter],
         fields: FieldWalker,
         sweep: DetectorSweep | None,
-        late: FieldWalker | None,
+        late: LateRules | None,
         limits: EngineLimits,
     ) -> None:
         self.name = name
@@ -138,12 +133,9 @@ class Plan:
             self._scrub_batch(document, path, outcome)
         if outcome.all_events_dropped:
             return ScrubResult(json=b"null", outcome=outcome, _value=None, _parsed=True)
-        json, swept = self._sweep_detectors(document, outcome)
         if self._late is not None:
-            return self._apply_late_rules(document, json, swept, path, outcome)
-        if swept is _UNCHANGED:
-            return ScrubResult(json=json, outcome=outcome)
-        return ScrubResult(json=json, outcome=outcome, _value=swept, _parsed=True)
+            self._apply_late_rules(document, path, outcome)
+        return self._sweep_detectors(document, outcome)
 
     def scrub_text(self, text: str) -> tuple[str, Outcome]:
         """Run the detector sweep over one free-text string (a log line, a filename)."""
@@ -154,7 +146,7 @@ class Plan:
         scrubbed, counts = self._sweep.scanner.redact(encoded, BufferKind.TEXT)
         if scrubbed is encoded:
             return text, outcome
-        self._count_sweep(counts, outcome)
+        self._sweep.count(counts, outcome)
         return scrubbed.decode("utf-8", "surrogatepass"), outcome
 
     # --- pass 1 and 2: events, then field rules ---------------------------------------
@@ -189,59 +181,42 @@ class Plan:
                 return False
         return True
 
-    # --- pass 3: detector sweep --------------------------------------------------------
+    # --- pass 3: late rules (truncate) ------------------------------------------------
 
-    def _sweep_detectors(self, document: Any, outcome: Outcome) -> tuple[bytes, Any]:
-        """The document's JSON after the sweep, and the parsed result, or ``_UNCHANGED``
-        when the sweep changed nothing (the JSON is then ``document`` serialized)."""
+    def _apply_late_rules(self, document: Any, path: EventPath | None, outcome: Outcome) -> None:
+        assert self._late is not None
+        event_lists = path.event_lists(document) if path is not None else []
+
+        def walk(walker: FieldWalker) -> None:
+            if event_lists:
+                _walk_events(walker, document, event_lists, outcome)
+            else:
+                walker.walk_root(document, outcome, None, _explain_path(outcome, []))
+
+        self._late.apply(walk, outcome)
+
+    # --- pass 4: detector sweep --------------------------------------------------------
+
+    def _sweep_detectors(self, document: Any, outcome: Outcome) -> ScrubResult:
         serialized = _serialize(document)
         _check_values(document, serialized, self._limits.max_values)
         if self._sweep is None:
-            return serialized, _UNCHANGED
-        scrubbed, counts = self._sweep.scanner.redact(serialized, BufferKind.JSON)
+            return ScrubResult(json=serialized, outcome=outcome)
+        scrubbed, counts, keys_changed = self._sweep.scanner.redact_json(serialized)
         if scrubbed is serialized:
-            return serialized, _UNCHANGED
-        self._count_sweep(counts, outcome)
-        try:
-            value = orjson.loads(scrubbed)
-        except orjson.JSONDecodeError:
-            # Fail closed: a splice that broke the JSON must never reach the wire.
-            raise PayloadError("engine", "detector sweep produced invalid JSON") from None
+            return ScrubResult(json=serialized, outcome=outcome)
+        self._sweep.count(counts, outcome)
+        if not keys_changed and outcome.changes is None:
+            # Fail closed: a splice that broke the JSON must never reach the wire. The
+            # splice leaves canonical JSON canonical, so checking it is enough.
+            check_swept(scrubbed)
+            return ScrubResult(json=scrubbed, outcome=outcome)
+        value = parse_swept(scrubbed)
         if outcome.changes is not None:
             outcome.changes.extend(_sweep_changes(document, value, self._sweep))
         # Serialized again because redacting keys can make two keys equal; the document
         # sent is then the parsed one (the later value wins), never one with duplicates.
-        return orjson.dumps(value), value
-
-    def _count_sweep(self, counts: dict[str, int], outcome: Outcome) -> None:
-        rule_of_detector = self._sweep.rule_of_detector  # type: ignore[union-attr]
-        for detector, count in counts.items():
-            outcome.detector_hits[detector] += count
-            outcome.rule_hits[rule_of_detector[detector]] += count
-
-    # --- pass 4: late rules (truncate) ------------------------------------------------
-
-    def _apply_late_rules(
-        self, document: Any, json: bytes, swept: Any, path: EventPath | None, outcome: Outcome
-    ) -> ScrubResult:
-        """Apply the late rules to the swept document (``document`` itself when the sweep
-        changed nothing: ``json`` was just written from it, so parsing ``json`` back would
-        only rebuild it) and serialize again only if they changed something."""
-        assert self._late is not None
-        target = document if swept is _UNCHANGED else swept
-        hits_before = outcome.rule_hits.total()
-        event_lists = path.event_lists(target) if path is not None else []
-        if event_lists:
-            _walk_events(self._late, target, event_lists, outcome)
-        else:
-            target = self._late.walk_root(target, outcome, None, _explain_path(outcome, []))
-        if outcome.rule_hits.total() != hits_before:
-            json = _serialize(target)
-            if swept is not _UNCHANGED:
-                swept = target
-        if swept is _UNCHANGED:
-            return ScrubResult(json=json, outcome=outcome)
-        return ScrubResult(json=json, outcome=outcome, _value=swept, _parsed=True)
+        return ScrubResult(json=orjson.dumps(value), outcome=outcome, _value=value, _parsed=True)
 
 
 def _walk_events(

@@ -31,13 +31,15 @@ class FieldKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """A compiled field rule. ``types`` holds Python types (empty: any)."""
+    """A compiled field rule. ``types`` holds Python types (empty: any). A rule that is
+    not ``counted`` only names the paths it changes (its hits are counted elsewhere)."""
 
     id: str
     kind: FieldKind
     types: frozenset[type]
     transform: Transform | None = None
     keep: PathAutomaton | None = None
+    counted: bool = True
 
 
 class FieldWalker:
@@ -56,7 +58,10 @@ class FieldWalker:
         self._single_transforms: dict[tuple[int, ...], tuple[str, Transform]] = {
             (number,): (rule.id, rule.transform)
             for number, rule in enumerate(self._rules)
-            if rule.kind is FieldKind.TRANSFORM and not rule.types and rule.transform is not None
+            if rule.kind is FieldKind.TRANSFORM
+            and not rule.types
+            and rule.transform is not None
+            and rule.counted
         }
 
     @property
@@ -224,13 +229,16 @@ class FieldWalker:
             assert rule.transform is not None
             scrubbed = rule.transform(value, outcome)
             if scrubbed != value or type(scrubbed) is not type(value):
-                self._record(rule.id, outcome, path)
+                self._record(rule.id, outcome, path, counted=rule.counted)
                 value = scrubbed
         return value
 
     @staticmethod
-    def _record(rule_id: str, outcome: Outcome, path: list[str | int] | None) -> None:
-        outcome.rule_hits[rule_id] += 1
+    def _record(
+        rule_id: str, outcome: Outcome, path: list[str | int] | None, *, counted: bool = True
+    ) -> None:
+        if counted:
+            outcome.rule_hits[rule_id] += 1
         if path is not None:
             outcome.changes.append((rule_id, format_path(path)))  # type: ignore[union-attr]
 

@@ -762,12 +762,13 @@ RULE = Tagged(
         "list) with one constant.",
         "redact": "Replace what detectors find inside strings with a marker such as `[email]`, "
         "`[card]` or `[org]`, keeping the rest of the text. A rule selecting exactly `**` runs "
-        "after the other rules (`truncate` excepted), over the whole serialized document, keys "
+        "after the other rules, over the whole serialized document, keys "
         "included: the final safety net. Any other selection runs in rule order over the "
         "selected strings.",
         "truncate": "Cut strings longer than `max_length`, ending them with `suffix`; other "
-        "values stay. Runs after the `redact` rules on `**`, so a cut cannot hide the rest "
-        "of an e-mail address or a token from the detectors.",
+        "values stay. Runs after every other field rule, on strings the detectors of the "
+        "`redact` rules on `**` have already been through, so a cut cannot hide the rest "
+        "of an e-mail address or a token from them.",
         "generalize": "Keep a coarse form of each value, by `kind`. A value the kind cannot "
         "read does not pass through: it becomes `[ip]` (ip), null (timestamp) or `Other` "
         "(user agent). Null stays null; `url` leaves non-strings as they are.",
@@ -791,7 +792,8 @@ POLICY = Obj(
                 min_items=1,
                 doc="At least one rule. Order of work: `drop-event` and `sample` rules on the "
                 "events as received; then the other rules in the order written; then "
-                "`redact` rules that select exactly `**`; then `truncate` rules.",
+                "`truncate` rules (on strings the `**` detectors have been through); then "
+                "`redact` rules that select exactly `**`.",
             ),
             required=True,
         ),

@@ -129,8 +129,30 @@ def _same_separator_runs(buffer: bytes, groups: list[tuple[int, int]]) -> list[t
     return runs
 
 
+def _lone_card(buffer: bytes, start: int, end: int) -> list[Span] | None:
+    """The usual candidate, one card standing alone (``4111 1111 1111 1111``), checked in
+    one go; None when the candidate needs the group-by-group reading below."""
+    token = buffer[start:end]
+    digits = token.translate(None, b" -")
+    if not 13 <= len(digits) <= 19 or (b" " in token and b"-" in token):
+        return None
+    if buffer[end] in _LETTERS or (buffer[end] in b" -" and _MORE_GROUPS.match(buffer, end)):
+        return None
+    if continues_before(buffer, start, _LETTERS) or dotted_continues_before(buffer, start):
+        return None
+    groups = token.replace(b"-", b" ").split(b" ")
+    if any(len(group) < 3 for group in groups[:-1]):
+        return None
+    return [(start, end)] if is_card_number(digits.decode("ascii")) else None
+
+
 def _validate_card(buffer: bytes, start: int, end: int) -> list[Span]:
     start = skip_unicode_escape(buffer, start)
+    lone = _lone_card(buffer, start, end)
+    return lone if lone is not None else _cards_in_groups(buffer, start, end)
+
+
+def _cards_in_groups(buffer: bytes, start: int, end: int) -> list[Span]:
     groups = _card_groups(buffer, start, end)
     if groups is None:
         return []

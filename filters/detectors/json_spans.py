@@ -100,18 +100,11 @@ class JsonSpans:
         self._cursor = position
         return self._inside
 
-    def _is_escaped(self, position: int) -> bool:
-        buffer = self._buffer
-        index = position
-        while index > 0 and buffer[index - 1] == _BACKSLASH:
-            index -= 1
-        return (position - index) % 2 == 1
-
     def _string_end(self, start: int, end: int) -> int:
         """``end``, or the closing quote of the string holding ``start`` if that is first."""
         quote = self._buffer.find(b'"', start, end)
         while quote >= 0:
-            if not self._is_escaped(quote):
+            if not _is_escaped(self._buffer, quote):
                 return quote
             quote = self._buffer.find(b'"', quote + 1, end)
         return end
@@ -145,3 +138,19 @@ class JsonSpans:
             return None
         low, high = self._scalar_run(start, start)
         return (low, high, True)
+
+
+def in_object_key(buffer: bytes, end: int) -> bool:
+    """Whether the string literal holding the bytes just before ``end`` is an object key:
+    in canonical JSON, a string whose closing quote is followed by ``:``."""
+    quote = buffer.find(b'"', end)
+    while quote >= 0 and _is_escaped(buffer, quote):
+        quote = buffer.find(b'"', quote + 1)
+    return quote >= 0 and buffer[quote + 1 : quote + 2] == b":"
+
+
+def _is_escaped(buffer: bytes, position: int) -> bool:
+    index = position
+    while index > 0 and buffer[index - 1] == _BACKSLASH:
+        index -= 1
+    return (position - index) % 2 == 1

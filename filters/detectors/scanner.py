@@ -35,7 +35,7 @@ import re2
 from filters.detectors import replacements
 from filters.detectors.base import BufferKind, Detector, Hit, Span, Validator
 from filters.detectors.context import WHITESPACE_BYTES, is_escape_tail
-from filters.detectors.json_spans import JsonSpans
+from filters.detectors.json_spans import JsonSpans, in_object_key
 
 try:  # hyperscan ships x86-64 wheels only
     import hyperscan
@@ -321,8 +321,20 @@ class Scanner:
         a fixed point: redacting it again finds nothing (see :func:`_settled`), unless
         more than ``_MAX_PASSES`` tokens are glued into one chain.
         """
+        scrubbed, counts, _ = self._redact(buffer, kind, track_keys=False)
+        return scrubbed, counts
+
+    def redact_json(self, buffer: bytes) -> tuple[bytes, dict[str, int], bool]:
+        """:meth:`redact` on canonical JSON, also telling whether a replacement landed in
+        an object key (two keys of one object may then have become equal)."""
+        return self._redact(buffer, BufferKind.JSON, track_keys=True)
+
+    def _redact(
+        self, buffer: bytes, kind: BufferKind, *, track_keys: bool
+    ) -> tuple[bytes, dict[str, int], bool]:
         counts: dict[str, int] = {}
         names = self._names
+        keys_changed = False
         for _ in range(_MAX_PASSES):
             placed, rejected = self._place(buffer, kind)
             if not placed:
@@ -330,10 +342,14 @@ class Scanner:
             for span in placed:
                 name = names[span[2]]
                 counts[name] = counts.get(name, 0) + 1
+            if track_keys and not keys_changed:
+                keys_changed = any(
+                    not quoted and in_object_key(buffer, end) for _, end, _, quoted in placed
+                )
             buffer, separated = self._splice(buffer, kind, placed)
             if _settled(separated, placed, rejected):
                 break
-        return buffer, counts
+        return buffer, counts, keys_changed
 
     def _splice(self, buffer: bytes, kind: BufferKind, placed: list[Placed]) -> tuple[bytes, bool]:
         """The buffer with ``placed`` replaced, and whether every span sat between

@@ -952,14 +952,36 @@ def test_sweep_with_organization_dictionary():
     assert without.scrub({"m": "Acme Corp"}).value == {"m": "Acme Corp"}
 
 
-def test_sweep_result_value_is_not_parsed_again(monkeypatch):
-    result = plan(rule("sweep", "redact")).scrub({"a": "a@b.co"})
+def test_sweep_checks_its_splice_without_parsing_it(monkeypatch):
+    sweeper = plan(rule("sweep", "redact"))
 
     def no_loads(_data):
-        raise AssertionError("value should already be parsed")
+        raise AssertionError("the swept JSON should be checked, not parsed")
 
     monkeypatch.setattr(orjson, "loads", no_loads)
-    assert result.value == {"a": "[email]"}
+    result = sweeper.scrub({"a": "a@b.co", "n": 4111111111111111})
+    assert result.json == b'{"a":"[email]","n":"[card]"}'
+    monkeypatch.undo()
+    assert result.value == {"a": "[email]", "n": "[card]"}
+
+
+def test_sweep_fails_closed_when_a_splice_breaks_the_json(monkeypatch):
+    sweeper = plan(rule("sweep", "redact"))
+    broken = Scanner.redact_json
+
+    def breaking(self, buffer):
+        scrubbed, counts, keys = broken(self, buffer)
+        return scrubbed.replace(b"[email]", b'[email"]'), counts, keys
+
+    monkeypatch.setattr(Scanner, "redact_json", breaking)
+    with pytest.raises(PayloadError, match="invalid JSON"):
+        sweeper.scrub({"a": "a@b.co"})
+
+
+def test_sweep_of_a_key_parses_and_writes_the_result_again():
+    result = plan(rule("sweep", "redact")).scrub({"a@b.co": {"b": 1}})
+    assert result.json == b'{"[email]":{"b":1}}'
+    assert result.value == {"[email]": {"b": 1}}
 
 
 def test_sweep_of_colliding_keys_stays_canonical():

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from filters.detectors.financial import iban_valid, is_card_number, luhn_valid
+from filters.detectors.financial import (
+    _cards_in_groups,
+    _lone_card,
+    iban_valid,
+    is_card_number,
+    luhn_valid,
+)
 
 CARD_CASES = [
     pytest.param("card 4111111111111111 ok", "card [card] ok", id="visa"),
@@ -90,6 +98,29 @@ def test_card_as_bare_json_number_is_quoted(redact_json, document, expected):
 def test_card_inside_string_that_looks_like_json_structure(redact_json):
     # ":" before and "," after, as around a bare number: still inside the string.
     assert redact_json({"a": "a:4111111111111111,b"}, "card") == {"a": "a:[card],b"}
+
+
+CARD_TEXT = st.lists(
+    st.sampled_from(["4111", "1111", "411", "5555", "4444", "1", "12345", "0"]),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(
+    CARD_TEXT,
+    st.sampled_from([" ", "-"]),
+    st.sampled_from(["", "a", "1.", "x "]),
+    st.sampled_from(["", " 2024", "b", " x", "-77"]),
+)
+def test_the_lone_card_shortcut_agrees_with_the_group_reading(groups, separator, before, after):
+    candidate = separator.join(groups).encode()
+    buffer = b"\n" + before.encode() + candidate + after.encode() + b"\n"
+    start = 1 + len(before)
+    end = start + len(candidate)
+    lone = _lone_card(buffer, start, end)
+    if lone is not None:
+        assert lone == _cards_in_groups(buffer, start, end)
 
 
 @pytest.mark.parametrize(

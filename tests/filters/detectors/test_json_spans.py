@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from filters.detectors.json_spans import JsonSpans
+from filters.detectors.json_spans import JsonSpans, in_object_key
 
 
 def place(document: object, needle: bytes, *, occurrence: int = 0) -> bytes | None:
@@ -70,3 +70,20 @@ def test_quotes_after_backslash_runs_are_counted_exactly():
     buffer = orjson.dumps(document)
     start = buffer.index(b"4111111111111111")
     assert JsonSpans(buffer).place(start, start + 16) == (start, start + 16, True)
+
+
+@pytest.mark.parametrize(
+    ("document", "needle", "is_key"),
+    [
+        ({"key": "value"}, b"ke", True),
+        ({"key": "value"}, b"valu", False),
+        ({"a": {'k"q': 1}}, b"k", True),  # the escaped quote is inside the key
+        ({"a": ['k":']}, b"k", False),  # ":" inside the value after an escaped quote
+        ({"a": ["k\\", 1]}, b"k", False),  # an escaped backslash, then the closing quote
+        ({"a": {"k\\": 1}}, b"k", True),
+    ],
+)
+def test_in_object_key(document, needle, is_key):
+    buffer = orjson.dumps(document)
+    end = buffer.index(needle) + len(needle)
+    assert in_object_key(buffer, end) is is_key

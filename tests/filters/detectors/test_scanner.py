@@ -48,6 +48,26 @@ def test_redact_counts_per_detector(scanners, backend):
     assert counts == Counter({"email": 2, "ipv4": 1})
 
 
+@pytest.mark.parametrize(
+    ("value", "keys_changed"),
+    [
+        ({"m": "a@example.com"}, False),
+        ({"a@example.com": 1}, True),
+        ({"k": {"x a@example.com y": [1]}}, True),
+        ({"m": 'say "a@example.com"'}, False),  # the escaped quote is not the closing one
+        ({"m": 'a@example.com\\"', "n": 1}, False),  # an escaped backslash before it is
+        ({"n": 4111111111111111}, False),  # a bare number becomes a value string
+    ],
+)
+def test_redact_json_tells_whether_a_key_changed(scanners, backend, value, keys_changed):
+    scanner = scanners.get(("email", "card"), backend)
+    buffer = orjson.dumps(value)
+    output, counts, changed = scanner.redact_json(buffer)
+    assert (output, counts) == scanner.redact(buffer, BufferKind.JSON)
+    assert output != buffer
+    assert changed is keys_changed
+
+
 def test_no_detectors_finds_nothing():
     scanner = Scanner([])
     assert scanner.find(b"a@example.com", BufferKind.TEXT) == []

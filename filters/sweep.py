@@ -1,0 +1,49 @@
+"""The detector sweep: ``redact`` rules on ``**``, run over serialized JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import simdjson
+
+from filters.detectors.scanner import Scanner
+from filters.outcome import Outcome, PayloadError
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSweep:
+    """The detectors of a policy's ``redact`` rules on ``**``, in one scanner, and the
+    rule each detector's hits are counted for."""
+
+    scanner: Scanner
+    rule_of_detector: dict[str, str]
+
+    def count(self, counts: dict[str, int], outcome: Outcome) -> None:
+        """Add the hits of one :meth:`Scanner.redact` to the outcome."""
+        rule_of_detector = self.rule_of_detector
+        for detector, count in counts.items():
+            outcome.detector_hits[detector] += count
+            outcome.rule_hits[rule_of_detector[detector]] += count
+
+
+def check_swept(buffer: bytes) -> None:
+    """Fail closed: JSON a splice broke must never reach the wire. (simdjson checks a
+    document several times faster than parsing it into Python objects would.)"""
+    try:
+        simdjson.Parser().parse(buffer)  # a parser per call: it keeps no big buffer alive
+    except ValueError:  # UnicodeDecodeError included
+        raise _invalid() from None
+
+
+def parse_swept(buffer: bytes) -> Any:
+    """The swept JSON parsed back, failing closed like :func:`check_swept`."""
+    try:
+        return orjson.loads(buffer)
+    except orjson.JSONDecodeError:
+        raise _invalid() from None
+
+
+def _invalid() -> PayloadError:
+    return PayloadError("engine", "detector sweep produced invalid JSON")
