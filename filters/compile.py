@@ -25,7 +25,6 @@ from filters.detectors.network import DEFAULT_SENSITIVE_QUERY_PARAMS
 from filters.detectors.organization import organization_detector
 from filters.detectors.registry import DEFAULT_ENABLED, DetectorOptions, builtin_detectors
 from filters.detectors.scanner import Scanner
-from filters.late import LateRules
 from filters.memo import Memo
 from filters.outcome import Outcome
 from filters.plan import EventFilter, Plan
@@ -153,7 +152,6 @@ class _PolicyCompiler:
         self.errors: list[CompileError] = []
         self.event_filters: list[EventFilter] = []
         self.fields = _WalkerBuilder()
-        self.late = _WalkerBuilder()
         self.sweep_detectors: dict[str, Detector] = {}
         self.sweep_rules: dict[str, str] = {}
 
@@ -162,17 +160,12 @@ class _PolicyCompiler:
         for rule in self.policy.rules:
             self._compile_rule(rule)
         self._check_conflicts()
-        max_depth = self.context.spec.limits.max_depth
-        sweep = self._sweep()
         return Plan(
             name=self.policy.name,
             rule_ids=tuple(dict.fromkeys(rule.id for rule in self.policy.rules)),
             event_filters=self.event_filters,
-            fields=self.fields.build(max_depth),
-            sweep=sweep,
-            late=LateRules(self.late.rules, self.late.selectors, self.late.labels, sweep, max_depth)
-            if self.late.rules
-            else None,
+            fields=self.fields.build(self.context.spec.limits.max_depth),
+            sweep=self._sweep(),
             limits=self.context.spec.limits,
         )
 
@@ -225,6 +218,11 @@ class _PolicyCompiler:
 
     def _compile_field_rule(self, rule: RuleSpec, selectors: list[Selector]) -> None:
         kind, transform, keep = FieldKind.TRANSFORM, None, None
+        if rule.action == "truncate":
+            # Truncation runs after every other field rule, on strings the sweep's
+            # detectors have been through (see Plan): cutting first could hide the rest of
+            # an e-mail address or a token from them.
+            kind = FieldKind.LATE
         if rule.action == "remove":
             kind = FieldKind.REMOVE
         elif rule.action == "keep":
@@ -233,16 +231,12 @@ class _PolicyCompiler:
             transform = self._transform(rule)
             # A transform selecting a container applies to every scalar inside it.
             selectors = [_below(selector) for selector in selectors]
-        if (transform is None and kind is FieldKind.TRANSFORM) or (
+        if (transform is None and kind in (FieldKind.TRANSFORM, FieldKind.LATE)) or (
             kind is FieldKind.KEEP and keep is None
         ):
             return
         types = frozenset(python_type for name in rule.types for python_type in _PYTHON_TYPES[name])
-        # Truncation runs after every other field rule, on strings the sweep's detectors
-        # have been through (see filters.late): cutting first could hide the rest of an
-        # email or token from them.
-        builder = self.late if rule.action == "truncate" else self.fields
-        builder.add(
+        self.fields.add(
             FieldRule(id=rule.id, kind=kind, types=types, transform=transform, keep=keep), selectors
         )
 

@@ -9,9 +9,9 @@ afterwards. Scrubbing one document is three passes, each skipping what no rule r
    ``generalize`` and scoped ``redact``) in the order written: one walk, steered by a
    :class:`~filters.selectors.PathAutomaton`, visits only subtrees some selector reaches
    and applies every matching rule to each value once.
-3. **Late rules** (``truncate``) walk the document again; each string they select first
-   goes through the sweep's detectors, so that a cut can never hide part of a sensitive
-   value from them.
+3. **Late rules** (``truncate``): the walk of pass 2 only notes what they select; after
+   it, those strings go through the sweep's detectors (in one batch), then the late
+   rules apply, so that a cut can never hide part of a sensitive value from them.
 4. **Detector sweep**: ``redact`` rules on ``**`` run last over the serialized document
    (keys and values alike) with one multi-pattern scan, so the cost of "every detector on
    every string" is one pass over bytes, not a Python loop over strings. The spliced
@@ -28,13 +28,12 @@ from typing import Any
 import orjson
 
 from filters.detectors.base import BufferKind
-from filters.late import LateRules
 from filters.outcome import LimitExceeded, Outcome, PayloadError
 from filters.result import ScrubResult
 from filters.selectors import Step, StepKind, parse_selector
 from filters.spec import EngineLimits
 from filters.sweep import DetectorSweep, check_swept, parse_swept
-from filters.walker import FieldWalker, format_path
+from filters.walker import Deferred, FieldWalker, format_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +86,7 @@ class EventPath:
 
 
 class Plan:
-    """An immutable, ready-to-run policy. Create with :func:`filters.compile.compile_policy`.
-
-    ``late`` holds ``truncate`` rules, each preceded by the sweep's detectors on what it
-    selects (see :mod:`filters.compile`).
-    """
+    """An immutable, ready-to-run policy. Create with :func:`filters.compile.compile_policy`."""
 
     def __init__(
         self,
@@ -100,7 +95,6 @@ class Plan:
         event_filters: Sequence[EventFilter],
         fields: FieldWalker,
         sweep: DetectorSweep | None,
-        late: LateRules | None,
         limits: EngineLimits,
     ) -> None:
         self.name = name
@@ -109,7 +103,6 @@ class Plan:
         self._event_filters = tuple(event_filters)
         self._fields = fields
         self._sweep = sweep
-        self._late = late
         self._limits = limits
         self._event_paths: dict[str, EventPath] = {}
 
@@ -126,15 +119,16 @@ class Plan:
         outcome = Outcome(changes=[] if explain else None)
         if not self._fields.reaches_every_container:
             _check_depth(document, self._limits.max_depth)
+        deferred: list[Deferred] | None = [] if self._fields.has_late_rules else None
         path = None if events is None else self._event_path(events)
         if path is None or not path.event_lists(document):
-            document = self._scrub_single_event(document, outcome)
+            document = self._scrub_single_event(document, outcome, deferred)
         else:
-            self._scrub_batch(document, path, outcome)
+            self._scrub_batch(document, path, outcome, deferred)
         if outcome.all_events_dropped:
             return ScrubResult(json=b"null", outcome=outcome, _value=None, _parsed=True)
-        if self._late is not None:
-            self._apply_late_rules(document, path, outcome)
+        if deferred:
+            document = self._apply_late_rules(document, deferred, outcome)
         return self._sweep_detectors(document, outcome)
 
     def scrub_text(self, text: str) -> tuple[str, Outcome]:
@@ -159,20 +153,24 @@ class Plan:
                 self._event_paths[text] = path
         return path
 
-    def _scrub_single_event(self, document: Any, outcome: Outcome) -> Any:
+    def _scrub_single_event(
+        self, document: Any, outcome: Outcome, deferred: list[Deferred] | None
+    ) -> Any:
         outcome.events_in = 1
         if not self._keeps_event(document, outcome):
             return None
         outcome.events_out = 1
-        return self._fields.walk_root(document, outcome, None, _explain_path(outcome, []))
+        return self._fields.walk_root(document, outcome, None, _explain_path(outcome, []), deferred)
 
-    def _scrub_batch(self, document: Any, path: EventPath, outcome: Outcome) -> None:
+    def _scrub_batch(
+        self, document: Any, path: EventPath, outcome: Outcome, deferred: list[Deferred] | None
+    ) -> None:
         event_lists = path.event_lists(document)
         for _, events in event_lists:
             outcome.events_in += len(events)
             events[:] = [event for event in events if self._keeps_event(event, outcome)]
             outcome.events_out += len(events)
-        _walk_events(self._fields, document, event_lists, outcome)
+        _walk_events(self._fields, document, event_lists, outcome, deferred)
 
     def _keeps_event(self, event: Any, outcome: Outcome) -> bool:
         for event_filter in self._event_filters:
@@ -183,17 +181,24 @@ class Plan:
 
     # --- pass 3: late rules (truncate) ------------------------------------------------
 
-    def _apply_late_rules(self, document: Any, path: EventPath | None, outcome: Outcome) -> None:
-        assert self._late is not None
-        event_lists = path.event_lists(document) if path is not None else []
-
-        def walk(walker: FieldWalker) -> None:
-            if event_lists:
-                _walk_events(walker, document, event_lists, outcome)
+    def _apply_late_rules(self, document: Any, deferred: list[Deferred], outcome: Outcome) -> Any:
+        """Apply the late rules the walk deferred, first sweeping the strings they
+        select (in one batch); return the document (new if it was itself selected)."""
+        values = [document if node is None else node[key] for node, key, _, _ in deferred]
+        swept: dict[str, str] = {}
+        if self._sweep is not None:
+            swept = self._sweep.redact_strings([v for v in values if type(v) is str], outcome)
+        for (node, key, rules, path), value in zip(deferred, values, strict=True):
+            if type(value) is str and value in swept:
+                value = swept[value]
+                if path is not None:
+                    outcome.changes.append((self._sweep.first_rule, format_path(path)))  # type: ignore[union-attr]
+            value = self._fields.apply_late(rules, value, outcome, path)
+            if node is None:
+                document = value
             else:
-                walker.walk_root(document, outcome, None, _explain_path(outcome, []))
-
-        self._late.apply(walk, outcome)
+                node[key] = value
+        return document
 
     # --- pass 4: detector sweep --------------------------------------------------------
 
@@ -224,16 +229,18 @@ def _walk_events(
     document: Any,
     event_lists: list[tuple[list[str | int], list[Any]]],
     outcome: Outcome,
+    deferred: list[Deferred] | None,
 ) -> None:
     """Walk every event with rules relative to the event, then the envelope around them."""
     for prefix, events in event_lists:
         depth = len(prefix) + 2  # the document is at depth 1, its events list one deeper
         for index, event in enumerate(events):
+            path = _explain_path(outcome, [*prefix, index])
             events[index] = walker.walk_root(
-                event, outcome, None, _explain_path(outcome, [*prefix, index]), depth
+                event, outcome, None, path, deferred, (events, index), depth
             )
     skip = frozenset(id(events) for _, events in event_lists)
-    walker.walk_root(document, outcome, skip, _explain_path(outcome, []))
+    walker.walk_root(document, outcome, skip, _explain_path(outcome, []), deferred)
 
 
 def _check_depth(document: Any, max_depth: int) -> None:

@@ -20,6 +20,29 @@ class DetectorSweep:
     scanner: Scanner
     rule_of_detector: dict[str, str]
 
+    @property
+    def first_rule(self) -> str:
+        """The rule the sweep's changes to a single value are named after."""
+        return next(iter(self.rule_of_detector.values()))
+
+    def redact_strings(self, strings: list[str], outcome: Outcome) -> dict[str, str]:
+        """Each of ``strings`` that the sweep changes, mapped to its swept form. They are
+        swept as one JSON array, in one scan; hits are counted per occurrence, as in a
+        sweep of the document."""
+        if not strings:
+            return {}
+        serialized = orjson.dumps(strings)
+        scrubbed, counts, _ = self.scanner.redact_json(serialized)
+        if scrubbed is serialized:
+            return {}
+        self.count(counts, outcome)
+        swept = parse_swept(scrubbed)
+        if type(swept) is not list or len(swept) != len(strings):
+            raise PayloadError("engine", "detector sweep changed the number of strings")
+        return {
+            before: after for before, after in zip(strings, swept, strict=True) if before != after
+        }
+
     def count(self, counts: dict[str, int], outcome: Outcome) -> None:
         """Add the hits of one :meth:`Scanner.redact` to the outcome."""
         rule_of_detector = self.rule_of_detector

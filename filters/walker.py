@@ -27,19 +27,25 @@ class FieldKind(Enum):
     REMOVE = "remove"
     KEEP = "keep"
     TRANSFORM = "transform"
+    LATE = "late"
+    """A transform the walk only notes (see :data:`Deferred`), applied after it."""
 
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """A compiled field rule. ``types`` holds Python types (empty: any). A rule that is
-    not ``counted`` only names the paths it changes (its hits are counted elsewhere)."""
+    """A compiled field rule. ``types`` holds Python types (empty: any)."""
 
     id: str
     kind: FieldKind
     types: frozenset[type]
     transform: Transform | None = None
     keep: PathAutomaton | None = None
-    counted: bool = True
+
+
+Deferred = tuple[Any, Any, tuple[int, ...], list[str | int] | None]
+"""A scalar some ``LATE`` rules select: ``(container, key, rule numbers, path)``; the
+container is None for the document itself, the path None unless explaining. After the
+walk, ``container[key]`` holds the value every other rule has made of it."""
 
 
 class FieldWalker:
@@ -58,16 +64,21 @@ class FieldWalker:
         self._single_transforms: dict[tuple[int, ...], tuple[str, Transform]] = {
             (number,): (rule.id, rule.transform)
             for number, rule in enumerate(self._rules)
-            if rule.kind is FieldKind.TRANSFORM
-            and not rule.types
-            and rule.transform is not None
-            and rule.counted
+            if rule.kind is FieldKind.TRANSFORM and not rule.types and rule.transform is not None
         }
+        self._late = frozenset(
+            number for number, rule in enumerate(self._rules) if rule.kind is FieldKind.LATE
+        )
+        self._late_of: dict[tuple[int, ...], tuple[int, ...]] = {}
 
     @property
     def reaches_every_container(self) -> bool:
         """Whether a walk visits (and so checks the depth of) every container."""
         return self._automaton.deep_from_start
+
+    @property
+    def has_late_rules(self) -> bool:
+        return bool(self._late)
 
     def walk_root(
         self,
@@ -75,9 +86,13 @@ class FieldWalker:
         outcome: Outcome,
         skip: frozenset[int] | None,
         path: list[str | int] | None,
+        deferred: list[Deferred] | None = None,
+        place: tuple[Any, Any] = (None, None),
         depth: int = 1,
     ) -> Any:
-        """Walk ``node``, which sits at ``depth`` in its document (1: it is the document)."""
+        """Walk ``node``, which sits at ``depth`` in its document (1: it is the document)
+        at ``place`` (container and key; none for the document). Values ``LATE`` rules
+        select are added to ``deferred`` (a list when the walker has late rules)."""
         if skip is not None and id(node) in skip:
             # The document is itself the event list ("[*]"): its events were walked already.
             return node
@@ -87,19 +102,36 @@ class FieldWalker:
             node = self._apply(automaton.accepts(start), node, outcome, path)
             if node is REMOVED:
                 return None
+            if deferred is not None:
+                self._defer(automaton.accepts(start), place[0], place[1], node, path, deferred)
         if automaton.descends(start) and type(node) in _CONTAINERS:
-            self._walk(node, start, depth, outcome, skip, path)
+            self._walk((node,), start, depth, outcome, skip, path, deferred)
         return node
+
+    def apply_late(
+        self,
+        rule_numbers: tuple[int, ...],
+        value: Any,
+        outcome: Outcome,
+        path: list[str | int] | None,
+    ) -> Any:
+        """Apply the ``LATE`` rules ``rule_numbers`` (from a :data:`Deferred`) to a value."""
+        for number in rule_numbers:
+            value = self._transform(self._rules[number], value, outcome, path)
+        return value
 
     def _walk(
         self,
-        node: dict[str, Any] | list[Any],
+        nodes: Sequence[dict[str, Any] | list[Any]],
         state: int,
         depth: int,
         outcome: Outcome,
         skip: frozenset[int] | None,
         path: list[str | int] | None,
+        deferred: list[Deferred] | None,
     ) -> None:
+        """Walk containers that all sit in ``state``: one, or (not explaining, ``path``
+        None) the objects of one list, walked in one call rather than one call each."""
         # The hot loop: automaton rows are read directly, ``step`` is only called on a
         # memo miss (a key not seen before in this state), and a scalar under a key known
         # to accept nothing is passed over after one set lookup.
@@ -108,60 +140,72 @@ class FieldWalker:
         automaton = self._automaton
         rows = automaton.rows
         memo, _, _, exact_only, passive = rows[state]
-        pairs: Any
-        if type(node) is list:
-            if not automaton.uses_indices:
-                # Without index selectors every element leads to the same state.
-                self._walk_list(node, automaton.step(state, 0), depth, outcome, skip, path)
-                return
-            pairs = enumerate(node)
-        elif exact_only:
-            pairs = [(key, node[key]) for key in memo if key in node]
-        else:
-            pairs = node.items()
         memo_get = memo.get
         containers = _CONTAINERS
         single_transforms = self._single_transforms
-        removed: list[Any] | None = None
-        for key, value in pairs:
-            if key in passive and type(value) not in containers:
-                continue
-            target = memo_get(key)
-            if target is None:
-                target = automaton.step(state, key)
-            if target < 0:
-                continue
-            _, accepts, descends, _, _ = rows[target]
-            if accepts:
-                single = single_transforms.get(accepts)
-                if single is not None and type(value) not in containers:
-                    scrubbed = single[1](value, outcome)
-                    if scrubbed != value or type(scrubbed) is not type(value):
-                        node[key] = scrubbed  # type: ignore[index]
-                        if path is None:
-                            outcome.rule_hits[single[0]] += 1
-                        else:
-                            self._record(single[0], outcome, [*path, key])
+        pairs: Any
+        for node in nodes:
+            if type(node) is list:
+                if not automaton.uses_indices:
+                    # Without index selectors every element leads to the same state.
+                    self._walk_list(
+                        node, automaton.step(state, 0), depth, outcome, skip, path, deferred
+                    )
                     continue
-                if path is not None:
-                    path.append(key)
-                value = self._apply(accepts, value, outcome, path)
-                if path is not None:
-                    path.pop()
-                if value is REMOVED:
-                    removed = [*(removed or ()), key]
+                pairs = enumerate(node)
+            elif exact_only:
+                pairs = [(key, node[key]) for key in memo if key in node]
+            else:
+                pairs = node.items()
+            removed: list[Any] | None = None
+            first_deferred = 0
+            for key, value in pairs:
+                if key in passive and type(value) not in containers:
                     continue
-                node[key] = value  # type: ignore[index]
-            if descends and type(value) in containers and (skip is None or id(value) not in skip):
-                if path is not None:
-                    path.append(key)
-                self._walk(value, target, depth + 1, outcome, skip, path)
-                if path is not None:
-                    path.pop()
-        if removed:
-            # Deleting last-first keeps list indices valid; for dicts the order is irrelevant.
-            for key in reversed(removed):
-                del node[key]
+                target = memo_get(key)
+                if target is None:
+                    target = automaton.step(state, key)
+                if target < 0:
+                    continue
+                _, accepts, descends, _, _ = rows[target]
+                if accepts:
+                    single = single_transforms.get(accepts)
+                    if single is not None and type(value) not in containers:
+                        scrubbed = single[1](value, outcome)
+                        if scrubbed != value or type(scrubbed) is not type(value):
+                            node[key] = scrubbed  # type: ignore[index]
+                            if path is None:
+                                outcome.rule_hits[single[0]] += 1
+                            else:
+                                self._record(single[0], outcome, [*path, key])
+                        continue
+                    if path is not None:
+                        path.append(key)
+                    value = self._apply(accepts, value, outcome, path)
+                    if value is REMOVED:
+                        if path is not None:
+                            path.pop()
+                        if removed is None:
+                            first_deferred = len(deferred) if deferred else 0
+                        removed = [*(removed or ()), key]
+                        continue
+                    if deferred is not None:
+                        self._defer(accepts, node, key, value, path, deferred)
+                    if path is not None:
+                        path.pop()
+                    node[key] = value  # type: ignore[index]
+                if (
+                    descends
+                    and type(value) in containers
+                    and (skip is None or id(value) not in skip)
+                ):
+                    if path is not None:
+                        path.append(key)
+                    self._walk((value,), target, depth + 1, outcome, skip, path, deferred)
+                    if path is not None:
+                        path.pop()
+            if removed:
+                _delete(node, removed, deferred, first_deferred)
 
     def _walk_list(
         self,
@@ -171,6 +215,7 @@ class FieldWalker:
         outcome: Outcome,
         skip: frozenset[int] | None,
         path: list[str | int] | None,
+        deferred: list[Deferred] | None,
     ) -> None:
         """A list when no selector names an index: every element leads to ``target``."""
         if target < 0:
@@ -179,27 +224,42 @@ class FieldWalker:
         if not (accepts or descends):
             return
         containers = _CONTAINERS
+        if not accepts and path is None:
+            inner = [
+                value
+                for value in node
+                if type(value) in containers and (skip is None or id(value) not in skip)
+            ]
+            if inner:
+                self._walk(inner, target, depth + 1, outcome, skip, path, deferred)
+            return
         removed: list[int] | None = None
+        first_deferred = 0
         for index, value in enumerate(node):
             if accepts:
                 if path is not None:
                     path.append(index)
                 value = self._apply(accepts, value, outcome, path)
-                if path is not None:
-                    path.pop()
                 if value is REMOVED:
+                    if path is not None:
+                        path.pop()
+                    if removed is None:
+                        first_deferred = len(deferred) if deferred else 0
                     removed = [*(removed or ()), index]
                     continue
+                if deferred is not None:
+                    self._defer(accepts, node, index, value, path, deferred)
+                if path is not None:
+                    path.pop()
                 node[index] = value
             if descends and type(value) in containers and (skip is None or id(value) not in skip):
                 if path is not None:
                     path.append(index)
-                self._walk(value, target, depth + 1, outcome, skip, path)
+                self._walk((value,), target, depth + 1, outcome, skip, path, deferred)
                 if path is not None:
                     path.pop()
         if removed:
-            for index in reversed(removed):
-                del node[index]
+            _delete(node, removed, deferred, first_deferred)
 
     def _apply(
         self,
@@ -224,23 +284,60 @@ class FieldWalker:
                         if path is not None:
                             outcome.changes.append((rule.id, format_path(path)))  # type: ignore[union-attr]
                 continue
-            if type(value) in _CONTAINERS:
-                continue
-            assert rule.transform is not None
-            scrubbed = rule.transform(value, outcome)
-            if scrubbed != value or type(scrubbed) is not type(value):
-                self._record(rule.id, outcome, path, counted=rule.counted)
-                value = scrubbed
+            if rule.kind is FieldKind.TRANSFORM:
+                value = self._transform(rule, value, outcome, path)
         return value
 
-    @staticmethod
-    def _record(
-        rule_id: str, outcome: Outcome, path: list[str | int] | None, *, counted: bool = True
+    def _transform(
+        self, rule: FieldRule, value: Any, outcome: Outcome, path: list[str | int] | None
+    ) -> Any:
+        if type(value) in _CONTAINERS or (rule.types and type(value) not in rule.types):
+            return value
+        assert rule.transform is not None
+        scrubbed = rule.transform(value, outcome)
+        if scrubbed != value or type(scrubbed) is not type(value):
+            self._record(rule.id, outcome, path)
+        return scrubbed
+
+    def _defer(
+        self,
+        accepts: tuple[int, ...],
+        node: Any,
+        key: Any,
+        value: Any,
+        path: list[str | int] | None,
+        deferred: list[Deferred],
     ) -> None:
-        if counted:
-            outcome.rule_hits[rule_id] += 1
+        late = self._late_of.get(accepts)
+        if late is None:
+            late = self._late_of[accepts] = tuple(n for n in accepts if n in self._late)
+        if late and type(value) not in _CONTAINERS:
+            deferred.append((node, key, late, None if path is None else list(path)))
+
+    @staticmethod
+    def _record(rule_id: str, outcome: Outcome, path: list[str | int] | None) -> None:
+        outcome.rule_hits[rule_id] += 1
         if path is not None:
             outcome.changes.append((rule_id, format_path(path)))  # type: ignore[union-attr]
+
+
+def _delete(
+    node: dict[str, Any] | list[Any],
+    keys: list[Any],
+    deferred: list[Deferred] | None,
+    first_deferred: int,
+) -> None:
+    """Delete the removed keys or indices of ``node``, last first (so that list indices
+    stay valid), and move down the deferred indices of its elements after the first
+    removed one (deferred from ``first_deferred`` on)."""
+    for key in reversed(keys):
+        del node[key]
+    if deferred and type(node) is list:
+        for number in range(first_deferred, len(deferred)):
+            container, index, rules, path = deferred[number]
+            if container is node:
+                shift = sum(1 for gone in keys if gone < index)
+                deferred[number] = (container, index - shift, rules, path)
 
 
 def _prune(node: dict[str, Any] | list[Any], allow: PathAutomaton, state: int) -> int:

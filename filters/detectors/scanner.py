@@ -35,7 +35,7 @@ import re2
 from filters.detectors import replacements
 from filters.detectors.base import BufferKind, Detector, Hit, Span, Validator
 from filters.detectors.context import WHITESPACE_BYTES, is_escape_tail
-from filters.detectors.json_spans import JsonSpans, in_object_key
+from filters.detectors.json_spans import JsonSpans, any_in_object_key
 
 try:  # hyperscan ships x86-64 wheels only
     import hyperscan
@@ -343,8 +343,8 @@ class Scanner:
                 name = names[span[2]]
                 counts[name] = counts.get(name, 0) + 1
             if track_keys and not keys_changed:
-                keys_changed = any(
-                    not quoted and in_object_key(buffer, end) for _, end, _, quoted in placed
+                keys_changed = any_in_object_key(
+                    buffer, [end for _, end, _, quoted in placed if not quoted]
                 )
             buffer, separated = self._splice(buffer, kind, placed)
             if _settled(separated, placed, rejected):

@@ -261,3 +261,68 @@ def test_format_path_reads_back_to_the_same_steps(path: list[str | int]) -> None
     assert steps == path
     assert "".join(match.group(0) for match in _STEP.finditer(text)) == text
     assert not text.startswith(".")
+
+
+# --- LATE: deferred, not applied -------------------------------------------------------
+
+
+def late(rule_id: str, function: Transform, *types: type) -> FieldRule:
+    return FieldRule(rule_id, FieldKind.LATE, frozenset(types), transform=function)
+
+
+def walk_deferring(field_walker: FieldWalker, document: Any) -> tuple[Any, list[Any]]:
+    deferred: list[Any] = []
+    result = field_walker.walk_root(document, Outcome(changes=[]), None, [], deferred)
+    return result, deferred
+
+
+def finish(field_walker: FieldWalker, deferred: list[Any], outcome: Outcome) -> None:
+    for node, key, rules, path in deferred:
+        node[key] = field_walker.apply_late(rules, node[key], outcome, path)
+
+
+def test_late_rules_are_noted_with_their_place_and_applied_after_the_walk() -> None:
+    rules = walker(
+        (late("cut", suffix("~")), ["a", "list[*]"]),
+        (transform("up", lambda value, _: value.upper(), str), ["a"]),
+    )
+    document = {"a": "x", "list": ["p", {"q": 1}, "r"], "b": "y"}
+    result, deferred = walk_deferring(rules, document)
+    assert result == {"a": "X", "list": ["p", {"q": 1}, "r"], "b": "y"}  # "up" ran, "cut" not
+    assert sorted((format_path(path), key, numbers) for _, key, numbers, path in deferred) == [
+        ("a", "a", (0,)),
+        ("list[0]", 0, (0,)),
+        ("list[2]", 2, (0,)),  # the object at [1] is no scalar: nothing to cut
+    ]
+    outcome = Outcome(changes=[])
+    finish(rules, deferred, outcome)
+    assert document == {"a": "X~", "list": ["p~", {"q": 1}, "r~"], "b": "y"}
+    assert outcome.rule_hits == {"cut": 3}
+    assert sorted(outcome.changes) == [("cut", "a"), ("cut", "list[0]"), ("cut", "list[2]")]
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["any-element", "by-index"])
+def test_deferred_list_places_follow_removed_elements(indexed: bool) -> None:
+    selectors = ["v[*]", "v[5]"] if indexed else ["v[*]"]
+    rules = walker(
+        (remove("rm", type(None)), ["v[*]"]),
+        (late("cut", suffix("~"), str), selectors),
+    )
+    document = {"v": ["a", None, "b", None, None, "c", [None, "d"]]}
+    _, deferred = walk_deferring(rules, document)
+    finish(rules, deferred, Outcome(changes=[]))
+    assert document == {"v": ["a~", "b~", "c~", [None, "d"]]}
+
+
+def test_late_rules_on_the_document_itself_are_noted_without_a_container() -> None:
+    rules = walker((late("cut", suffix("~")), ["**"]))
+    result, deferred = walk_deferring(rules, "text")
+    assert result == "text"
+    assert deferred == [(None, None, (0,), [])]
+
+
+def test_a_removed_value_is_not_deferred() -> None:
+    rules = walker((late("cut", suffix("~")), ["a"]), (remove("rm"), ["a"]))
+    result, deferred = walk_deferring(rules, {"a": "x", "b": "y"})
+    assert result == {"b": "y"}
+    assert deferred == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from filters.detectors.json_spans import JsonSpans, in_object_key
+from filters.detectors.json_spans import JsonSpans, any_in_object_key
 
 
 def place(document: object, needle: bytes, *, occurrence: int = 0) -> bytes | None:
@@ -83,7 +83,15 @@ def test_quotes_after_backslash_runs_are_counted_exactly():
         ({"a": {"k\\": 1}}, b"k", True),
     ],
 )
-def test_in_object_key(document, needle, is_key):
+def test_any_in_object_key(document, needle, is_key):
     buffer = orjson.dumps(document)
     end = buffer.index(needle) + len(needle)
-    assert in_object_key(buffer, end) is is_key
+    assert any_in_object_key(buffer, [end]) is is_key
+
+
+def test_any_in_object_key_looks_at_every_end():
+    buffer = orjson.dumps({"a": "value one", "b": ["value two"], "key c": 1})
+    values = [buffer.index(b"one") + 3, buffer.index(b"two") + 3]
+    assert not any_in_object_key(buffer, values)
+    assert any_in_object_key(buffer, [*values, buffer.index(b"key c") + 5])
+    assert not any_in_object_key(buffer, [])
