@@ -237,7 +237,15 @@ class _PolicyCompiler:
             return
         types = frozenset(python_type for name in rule.types for python_type in _PYTHON_TYPES[name])
         self.fields.add(
-            FieldRule(id=rule.id, kind=kind, types=types, transform=transform, keep=keep), selectors
+            FieldRule(
+                id=rule.id,
+                kind=kind,
+                types=types,
+                transform=transform,
+                keep=keep,
+                pure=transform.apply if isinstance(transform, Memo) else None,
+            ),
+            selectors,
         )
 
     def _keep_automaton(self, rule: RuleSpec) -> PathAutomaton | None:

@@ -27,16 +27,37 @@ from typing import Any
 DEFAULT_MAX_CHARS = 256
 """Longer inputs are not memoized: they rarely repeat and would make the bound costly."""
 
-_MISSING = object()
+
+class _Results(dict[str, Any]):
+    """The remembered results; a miss computes the result, keeping it for a short string."""
+
+    __slots__ = ("_action", "_entries", "_max_chars")
+
+    def __init__(self, action: Callable[[Any], Any], entries: int, max_chars: int) -> None:
+        super().__init__()
+        self._action = action
+        self._entries = entries
+        self._max_chars = max_chars
+
+    def __missing__(self, value: Any) -> Any:
+        found = self._action(value)
+        # Strings only: as dict keys ``1 == 1.0 == True``, which must not share a result.
+        # (Only strings are kept, so no other value can ever find one.)
+        if type(value) is str and len(value) <= self._max_chars:
+            if len(self) >= self._entries:
+                self.clear()
+            self[value] = found
+        return found
 
 
 class Memo:
     """``memo(value)`` is ``action(value)``, remembered for strings of up to ``max_chars``
     characters; ``action`` must be pure (same input, same output, no side effects).
     Other values go straight to ``action``. A memo is itself a field-rule transform
-    (``memo(value, outcome)``; the outcome is not used)."""
+    (``memo(value, outcome)``; the outcome is not used); :attr:`apply` is the same
+    without the outcome, one C-level dict lookup when the value is remembered."""
 
-    __slots__ = ("_action", "_entries", "_max_chars", "_results")
+    __slots__ = ("_results", "apply")
 
     def __init__(
         self,
@@ -46,23 +67,11 @@ class Memo:
     ) -> None:
         if entries < 1 or max_chars < 0:
             raise ValueError("a memo needs at least one entry and a non-negative max_chars")
-        self._action = action
-        self._entries = entries
-        self._max_chars = max_chars
-        self._results: dict[str, Any] = {}
+        self._results = _Results(action, entries, max_chars)
+        self.apply: Callable[[Any], Any] = self._results.__getitem__
 
     def __len__(self) -> int:
         return len(self._results)
 
     def __call__(self, value: Any, _outcome: object = None) -> Any:
-        # Strings only: as dict keys ``1 == 1.0 == True``, which must not share a result.
-        if type(value) is not str or len(value) > self._max_chars:
-            return self._action(value)
-        results = self._results
-        found = results.get(value, _MISSING)
-        if found is _MISSING:
-            found = self._action(value)
-            if len(results) >= self._entries:
-                results.clear()
-            results[value] = found
-        return found
+        return self._results[value]

@@ -33,13 +33,16 @@ class FieldKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """A compiled field rule. ``types`` holds Python types (empty: any)."""
+    """A compiled field rule. ``types`` holds Python types (empty: any). ``pure``, when
+    set, is ``transform`` without the outcome (a transform that counts nothing), which
+    the walk calls directly."""
 
     id: str
     kind: FieldKind
     types: frozenset[type]
     transform: Transform | None = None
     keep: PathAutomaton | None = None
+    pure: Callable[[Any], Any] | None = None
 
 
 Deferred = tuple[Any, Any, tuple[int, ...], list[str | int] | None]
@@ -61,8 +64,8 @@ class FieldWalker:
         self._max_depth = max_depth
         # The usual accepting state applies one plain transform (no type restriction):
         # the walk calls it directly instead of going through _apply.
-        self._single_transforms: dict[tuple[int, ...], tuple[str, Transform]] = {
-            (number,): (rule.id, rule.transform)
+        self._single_transforms: dict[tuple[int, ...], tuple[str, Any, bool]] = {
+            (number,): (rule.id, rule.pure or rule.transform, rule.pure is not None)
             for number, rule in enumerate(self._rules)
             if rule.kind is FieldKind.TRANSFORM and not rule.types and rule.transform is not None
         }
@@ -171,7 +174,7 @@ class FieldWalker:
                 if accepts:
                     single = single_transforms.get(accepts)
                     if single is not None and type(value) not in containers:
-                        scrubbed = single[1](value, outcome)
+                        scrubbed = single[1](value) if single[2] else single[1](value, outcome)
                         if scrubbed != value or type(scrubbed) is not type(value):
                             node[key] = scrubbed  # type: ignore[index]
                             if path is None:

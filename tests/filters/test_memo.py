@@ -114,3 +114,16 @@ def test_property_a_memo_gives_exactly_the_actions_results(values, entries):
             assert result == expected
             assert type(result) is type(expected)
         assert len(memo) <= entries
+
+
+def test_apply_is_the_memo_without_the_outcome():
+    action = CountingAction()
+    memo = Memo(action, entries=8)
+    assert [memo.apply("a"), memo("a", None), memo.apply(1), memo.apply(True)] == [
+        "'a'",
+        "'a'",
+        "1",
+        "True",
+    ]
+    assert action.calls == ["a", 1, True]
+    assert len(memo) == 1
