@@ -182,21 +182,12 @@ class FieldWalker:
                             else:
                                 self._record(single[0], outcome, [*path, key])
                         continue
-                    if path is not None:
-                        path.append(key)
-                    value = self._apply(accepts, value, outcome, path)
+                    value = self._accept(accepts, node, key, value, outcome, path, deferred)
                     if value is REMOVED:
-                        if path is not None:
-                            path.pop()
                         if removed is None:
                             first_deferred = len(deferred) if deferred else 0
                         removed = [*(removed or ()), key]
                         continue
-                    if deferred is not None:
-                        self._defer(accepts, node, key, value, path, deferred)
-                    if path is not None:
-                        path.pop()
-                    node[key] = value  # type: ignore[index]
                 if (
                     descends
                     and type(value) in containers
@@ -240,21 +231,12 @@ class FieldWalker:
         first_deferred = 0
         for index, value in enumerate(node):
             if accepts:
-                if path is not None:
-                    path.append(index)
-                value = self._apply(accepts, value, outcome, path)
+                value = self._accept(accepts, node, index, value, outcome, path, deferred)
                 if value is REMOVED:
-                    if path is not None:
-                        path.pop()
                     if removed is None:
                         first_deferred = len(deferred) if deferred else 0
                     removed = [*(removed or ()), index]
                     continue
-                if deferred is not None:
-                    self._defer(accepts, node, index, value, path, deferred)
-                if path is not None:
-                    path.pop()
-                node[index] = value
             if descends and type(value) in containers and (skip is None or id(value) not in skip):
                 if path is not None:
                     path.append(index)
@@ -263,6 +245,29 @@ class FieldWalker:
                     path.pop()
         if removed:
             _delete(node, removed, deferred, first_deferred)
+
+    def _accept(
+        self,
+        accepts: tuple[int, ...],
+        node: Any,
+        key: Any,
+        value: Any,
+        outcome: Outcome,
+        path: list[str | int] | None,
+        deferred: list[Deferred] | None,
+    ) -> Any:
+        """Apply the rules ``accepts`` to ``value``, which is ``node[key]``: write the
+        result back and note the late rules among them, or return ``REMOVED``."""
+        if path is not None:
+            path.append(key)
+        value = self._apply(accepts, value, outcome, path)
+        if value is not REMOVED:
+            if deferred is not None:
+                self._defer(accepts, node, key, value, path, deferred)
+            node[key] = value
+        if path is not None:
+            path.pop()
+        return value
 
     def _apply(
         self,
