@@ -1,7 +1,7 @@
 """The compiled plan and the walker that applies it (the hot path).
 
 A :class:`Plan` is built once by :func:`filters.compile.compile_policy` and only read
-afterwards. Scrubbing one document is three passes, each skipping what no rule reaches:
+afterwards. Scrubbing one document is four passes, each skipping what no rule reaches:
 
 1. **Event filters** (``drop-event``, ``sample``) decide which events of a batch stay,
    looking at the events as received.
@@ -46,6 +46,7 @@ class EventFilter:
 
 
 _CONTAINERS = (dict, list)
+_GONE: Any = object()
 
 
 class EventPath:
@@ -184,11 +185,12 @@ class Plan:
     def _apply_late_rules(self, document: Any, deferred: list[Deferred], outcome: Outcome) -> Any:
         """Apply the late rules the walk deferred, first sweeping the strings they
         select (in one batch); return the document (new if it was itself selected)."""
-        values = [document if node is None else node[key] for node, key, _, _ in deferred]
+        placed = _still_placed(deferred, document)
         swept: dict[str, str] = {}
         if self._sweep is not None:
-            swept = self._sweep.redact_strings([v for v in values if type(v) is str], outcome)
-        for (node, key, rules, path), value in zip(deferred, values, strict=True):
+            strings = [value for *_, value in placed if type(value) is str]
+            swept = self._sweep.redact_strings(strings, outcome)
+        for node, key, rules, path, value in placed:
             if type(value) is str and value in swept:
                 value = swept[value]
                 if path is not None:
@@ -222,6 +224,35 @@ class Plan:
         # Serialized again because redacting keys can make two keys equal; the document
         # sent is then the parsed one (the later value wins), never one with duplicates.
         return ScrubResult(json=orjson.dumps(value), outcome=outcome, _value=value, _parsed=True)
+
+
+def _still_placed(deferred: list[Deferred], document: Any) -> list[Deferred]:
+    """The deferred values still where the walk noted them, or moved within their list.
+
+    The envelope of a batch is walked after its events, so a ``keep`` rule on a container
+    around the events can prune inside them after their values were noted: a value it
+    removed is left out, one that moved up its list is found again (by identity, with one
+    index of the list built on the first such miss)."""
+    placed: list[Deferred] = []
+    moved: dict[int, dict[int, int]] = {}
+    for node, key, rules, path, value in deferred:
+        if node is None:
+            if document is value:
+                placed.append((node, key, rules, path, value))
+        elif type(node) is list:
+            if not (key < len(node) and node[key] is value):
+                index = moved.get(id(node))
+                if index is None:
+                    index = moved[id(node)] = {
+                        id(item): n for n, item in reversed(list(enumerate(node)))
+                    }
+                key = index.get(id(value))
+                if key is None:
+                    continue
+            placed.append((node, key, rules, path, value))
+        elif node.get(key, _GONE) is value:
+            placed.append((node, key, rules, path, value))
+    return placed
 
 
 def _walk_events(

@@ -45,10 +45,11 @@ class FieldRule:
     pure: Callable[[Any], Any] | None = None
 
 
-Deferred = tuple[Any, Any, tuple[int, ...], list[str | int] | None]
-"""A scalar some ``LATE`` rules select: ``(container, key, rule numbers, path)``; the
-container is None for the document itself, the path None unless explaining. After the
-walk, ``container[key]`` holds the value every other rule has made of it."""
+Deferred = tuple[Any, Any, tuple[int, ...], list[str | int] | None, Any]
+"""A scalar some ``LATE`` rules select: ``(container, key, rule numbers, path, value)``;
+the container is None for the document itself, the path None unless explaining, the value
+what every other rule has made of it (``container[key]`` after the walk, unless a rule
+on an enclosing container pruned around it afterwards)."""
 
 
 class FieldWalker:
@@ -320,7 +321,7 @@ class FieldWalker:
         if late is None:
             late = self._late_of[accepts] = tuple(n for n in accepts if n in self._late)
         if late and type(value) not in _CONTAINERS:
-            deferred.append((node, key, late, None if path is None else list(path)))
+            deferred.append((node, key, late, None if path is None else list(path), value))
 
     @staticmethod
     def _record(rule_id: str, outcome: Outcome, path: list[str | int] | None) -> None:
@@ -342,10 +343,10 @@ def _delete(
         del node[key]
     if deferred and type(node) is list:
         for number in range(first_deferred, len(deferred)):
-            container, index, rules, path = deferred[number]
+            container, index, rules, path, value = deferred[number]
             if container is node:
                 shift = sum(1 for gone in keys if gone < index)
-                deferred[number] = (container, index - shift, rules, path)
+                deferred[number] = (container, index - shift, rules, path, value)
 
 
 def _prune(node: dict[str, Any] | list[Any], allow: PathAutomaton, state: int) -> int:

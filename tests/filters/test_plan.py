@@ -1076,6 +1076,22 @@ def test_same_as_sweeping_the_document_then_cutting(note, max_length):
     assert result.value == {"properties": {"note": expected}, "other": swept["other"]}
 
 
+@pytest.mark.parametrize(
+    ("kept", "tags"),
+    [("[*].tags[0]", ["al~"]), ("[*].tags[2]", ["ga~"]), ("[*].tags[9]", [])],
+    ids=["first", "moved-up", "none"],
+)
+def test_late_rules_follow_a_keep_on_the_envelope_that_prunes_inside_events(kept, tags):
+    # The envelope is walked after the events: its keep prunes values already noted.
+    policy = plan(
+        rule("cut", "truncate", "tags[*]", max_length=3, suffix="~"),
+        rule("k", "keep", "batch", fields=[kept]),
+    )
+    result = policy.scrub({"batch": [{"tags": ["alpha", "beta", "gamma"]}]}, "batch[*]")
+    assert result.value == {"batch": [{"tags": tags}]}
+    assert result.outcome.rule_hits["cut"] == len(tags)
+
+
 def test_a_document_that_is_itself_a_string_is_swept_before_its_cut():
     cutting = plan(rule("cut", "truncate", max_length=12, suffix="~"), sweep_rule())
     result = cutting.scrub("mail alice.smith@example.com now")
@@ -1784,3 +1800,24 @@ def test_max_depth_counts_from_the_document_not_the_event():
     assert allowed.value == document
     with pytest.raises(LimitExceeded):
         plan(*deep_rules, limits=EngineLimits(max_depth=4)).scrub(document, "batch[*]")
+
+
+def _without_nulls_cut(value: Any, cut: Truncate) -> Any:
+    if type(value) is dict:
+        return {k: _without_nulls_cut(v, cut) for k, v in value.items() if v is not None}
+    if type(value) is list:
+        return [_without_nulls_cut(v, cut) for v in value if v is not None]
+    return cut.apply(value)
+
+
+@PROPERTY_SETTINGS
+@given(st.dictionaries(KEYS, DOCUMENTS, max_size=5), st.sampled_from([None, "[*]"]))
+def test_late_rules_land_where_removals_left_their_values(document, events):
+    policy = plan(
+        rule("rm", "remove", types=["null"]),
+        rule("cut", "truncate", types=["string"], max_length=4, suffix="~"),
+    )
+    if events is not None:
+        document = [document, {"k": [None, "longer", None, "text"]}]
+    expected = _without_nulls_cut(copy.deepcopy(document), Truncate(4, "~"))
+    assert policy.scrub(document, events).value == expected

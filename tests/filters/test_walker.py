@@ -277,8 +277,9 @@ def walk_deferring(field_walker: FieldWalker, document: Any) -> tuple[Any, list[
 
 
 def finish(field_walker: FieldWalker, deferred: list[Any], outcome: Outcome) -> None:
-    for node, key, rules, path in deferred:
-        node[key] = field_walker.apply_late(rules, node[key], outcome, path)
+    for node, key, rules, path, value in deferred:
+        assert node[key] is value
+        node[key] = field_walker.apply_late(rules, value, outcome, path)
 
 
 def test_late_rules_are_noted_with_their_place_and_applied_after_the_walk() -> None:
@@ -289,7 +290,7 @@ def test_late_rules_are_noted_with_their_place_and_applied_after_the_walk() -> N
     document = {"a": "x", "list": ["p", {"q": 1}, "r"], "b": "y"}
     result, deferred = walk_deferring(rules, document)
     assert result == {"a": "X", "list": ["p", {"q": 1}, "r"], "b": "y"}  # "up" ran, "cut" not
-    assert sorted((format_path(path), key, numbers) for _, key, numbers, path in deferred) == [
+    assert sorted((format_path(path), key, numbers) for _, key, numbers, path, _ in deferred) == [
         ("a", "a", (0,)),
         ("list[0]", 0, (0,)),
         ("list[2]", 2, (0,)),  # the object at [1] is no scalar: nothing to cut
@@ -318,7 +319,7 @@ def test_late_rules_on_the_document_itself_are_noted_without_a_container() -> No
     rules = walker((late("cut", suffix("~")), ["**"]))
     result, deferred = walk_deferring(rules, "text")
     assert result == "text"
-    assert deferred == [(None, None, (0,), [])]
+    assert deferred == [(None, None, (0,), [], "text")]
 
 
 def test_a_removed_value_is_not_deferred() -> None:
