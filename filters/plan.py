@@ -33,7 +33,7 @@ from filters.result import ScrubResult
 from filters.selectors import Step, StepKind, parse_selector
 from filters.spec import EngineLimits
 from filters.sweep import DetectorSweep, check_swept, parse_swept
-from filters.walker import Deferred, FieldWalker, format_path
+from filters.walker import CONTAINERS, Deferred, FieldWalker, format_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,6 @@ class EventFilter:
     keeps: Callable[[Any], bool]
 
 
-_CONTAINERS = (dict, list)
 _GONE: Any = object()
 
 
@@ -277,7 +276,7 @@ def _walk_events(
 def _check_depth(document: Any, max_depth: int) -> None:
     """Raise past ``max_depth`` levels of containers: for plans whose walk does not visit
     every container (no selector starting with ``**``), which so cannot measure it."""
-    level = [document] if type(document) in _CONTAINERS else []
+    level = [document] if type(document) in CONTAINERS else []
     depth = 0
     while level:
         depth += 1
@@ -302,7 +301,7 @@ def _check_values(document: Any, serialized: bytes, max_values: int) -> None:
 def _count_values(document: Any, stop_after: int) -> int:
     """Array elements and object members, counted until past ``stop_after``."""
     count = 0
-    pending = [document] if type(document) in _CONTAINERS else []
+    pending = [document] if type(document) in CONTAINERS else []
     while pending and count <= stop_after:
         node = pending.pop()
         count += len(node)
@@ -313,7 +312,7 @@ def _count_values(document: Any, stop_after: int) -> int:
 def _inner_containers(node: dict[str, Any] | list[Any]) -> Iterator[Any]:
     """The arrays and objects directly inside ``node``."""
     children = node.values() if type(node) is dict else node
-    return (child for child in children if type(child) in _CONTAINERS)
+    return (child for child in children if type(child) in CONTAINERS)
 
 
 def _explain_path(outcome: Outcome, path: list[str | int]) -> list[str | int] | None:

@@ -13,7 +13,8 @@ from filters.selectors import PathAutomaton
 Transform = Callable[[Any, Outcome], Any]
 """Turns one scalar into its scrubbed form; may count detector hits on the outcome."""
 
-_CONTAINERS = (dict, list)
+CONTAINERS = (dict, list)
+"""The JSON container types (a tuple, for ``type(value) in CONTAINERS``)."""
 
 
 class _Removed:
@@ -108,7 +109,7 @@ class FieldWalker:
                 return None
             if deferred is not None:
                 self._defer(automaton.accepts(start), place[0], place[1], node, path, deferred)
-        if automaton.descends(start) and type(node) in _CONTAINERS:
+        if automaton.descends(start) and type(node) in CONTAINERS:
             self._walk((node,), start, depth, outcome, skip, path, deferred)
         return node
 
@@ -145,7 +146,7 @@ class FieldWalker:
         rows = automaton.rows
         memo, _, _, exact_only, passive = rows[state]
         memo_get = memo.get
-        containers = _CONTAINERS
+        containers = CONTAINERS
         single_transforms = self._single_transforms
         pairs: Any
         for node in nodes:
@@ -218,7 +219,7 @@ class FieldWalker:
         _, accepts, descends, _, _ = self._automaton.rows[target]
         if not (accepts or descends):
             return
-        containers = _CONTAINERS
+        containers = CONTAINERS
         if not accepts and path is None:
             inner = [
                 value
@@ -285,7 +286,7 @@ class FieldWalker:
                 self._record(rule.id, outcome, path)
                 return REMOVED
             if rule.kind is FieldKind.KEEP:
-                if type(value) in _CONTAINERS:
+                if type(value) in CONTAINERS:
                     assert rule.keep is not None
                     dropped = _prune(value, rule.keep, rule.keep.start)
                     if dropped:
@@ -300,7 +301,7 @@ class FieldWalker:
     def _transform(
         self, rule: FieldRule, value: Any, outcome: Outcome, path: list[str | int] | None
     ) -> Any:
-        if type(value) in _CONTAINERS or (rule.types and type(value) not in rule.types):
+        if type(value) in CONTAINERS or (rule.types and type(value) not in rule.types):
             return value
         assert rule.transform is not None
         scrubbed = rule.transform(value, outcome)
@@ -320,7 +321,7 @@ class FieldWalker:
         late = self._late_of.get(accepts)
         if late is None:
             late = self._late_of[accepts] = tuple(n for n in accepts if n in self._late)
-        if late and type(value) not in _CONTAINERS:
+        if late and type(value) not in CONTAINERS:
             deferred.append((node, key, late, None if path is None else list(path), value))
 
     @staticmethod
@@ -361,7 +362,7 @@ def _prune(node: dict[str, Any] | list[Any], allow: PathAutomaton, state: int) -
             doomed.append(key)
         elif allow.accepts(target):
             continue
-        elif allow.descends(target) and type(value) in _CONTAINERS:
+        elif allow.descends(target) and type(value) in CONTAINERS:
             removed += _prune(value, allow, target)
         else:
             doomed.append(key)
