@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import simdjson
 
+from filters.detectors.base import BufferKind
 from filters.detectors.scanner import Scanner
 from filters.outcome import Outcome, PayloadError
 
@@ -32,7 +33,7 @@ class DetectorSweep:
         if not strings:
             return {}
         serialized = orjson.dumps(strings)
-        scrubbed, counts, _ = self.scanner.redact_json(serialized)
+        scrubbed, counts = self.scanner.redact(serialized, BufferKind.JSON)  # strings: no keys
         if scrubbed is serialized:
             return {}
         self.count(counts, outcome)
