@@ -103,12 +103,8 @@ class JsonSpans:
 
     def _string_end(self, start: int, end: int) -> int:
         """``end``, or the closing quote of the string holding ``start`` if that is first."""
-        quote = self._buffer.find(b'"', start, end)
-        while quote >= 0:
-            if not _is_escaped(self._buffer, quote):
-                return quote
-            quote = self._buffer.find(b'"', quote + 1, end)
-        return end
+        quote = _closing_quote(self._buffer, start, end)
+        return end if quote < 0 else quote
 
     def _clip_escapes(self, start: int, end: int) -> Placed | None:
         if not self._has_escapes:
@@ -144,15 +140,20 @@ class JsonSpans:
 def any_in_object_key(buffer: bytes, ends: Iterable[int]) -> bool:
     """Whether any of the string literals holding the bytes just before each of ``ends``
     is an object key: in canonical JSON, a string whose closing quote is followed by
-    ``:``. (One call for all the spans of a pass: most are checked with one ``find``.)"""
-    find = buffer.find
+    ``:``. (One call for all the spans of a pass.)"""
     for end in ends:
-        quote = find(b'"', end)
-        while quote > 0 and buffer[quote - 1] == _BACKSLASH and _is_escaped(buffer, quote):
-            quote = find(b'"', quote + 1)
+        quote = _closing_quote(buffer, end, len(buffer))
         if quote >= 0 and buffer[quote + 1 : quote + 2] == b":":
             return True
     return False
+
+
+def _closing_quote(buffer: bytes, start: int, end: int) -> int:
+    """The first unescaped quote in ``buffer[start:end]``, or -1."""
+    quote = buffer.find(b'"', start, end)
+    while quote >= 0 and _is_escaped(buffer, quote):
+        quote = buffer.find(b'"', quote + 1, end)
+    return quote
 
 
 def _is_escaped(buffer: bytes, position: int) -> bool:
