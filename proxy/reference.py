@@ -87,7 +87,8 @@ Every key of the settings file (`scrubgate check --config FILE` validates one;
 - **duration**: seconds, as a number or with a unit: `ms`, `s`, `m`, `h` (`500ms`, `2s`,
   `72h`).
 - Any scalar may be written as `${VAR}` or `${VAR:-default}` (environment variables); an
-  unset `${VAR}` without a default is an error.
+  unset `${VAR}` without a default is an error. Error messages show a value taken from the
+  environment as `${VAR}`, never the value itself (it may be a secret).
 - A *list* marked “or one” also takes a single value instead of a list of one.
 - `<name>` stands for a name you choose (letters, digits, `_`, `-`, `.`).
 - **required** keys must be given; *unset* keys have no default and are simply left out

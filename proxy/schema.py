@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -76,6 +76,8 @@ class Checker:
         self.marks = Marks(file)
         self.problems: list[Problem] = []
         self.environ = environ
+        self.from_environment: dict[str, str] = {}
+        """Each value a ``${VAR}`` took from the environment → the variable's name."""
 
     def mark(self, path: str, node: yaml.Node) -> None:
         self.marks.places[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -95,7 +97,9 @@ class Checker:
         def expand(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in self.environ:
-                return self.environ[name]
+                value = self.environ[name]
+                self.from_environment.setdefault(value, name)
+                return value
             if default is not None:
                 return default
             missing.append(name)
@@ -107,6 +111,32 @@ class Checker:
                 path, node, f"environment variable {name} is not set (use ${{{name}:-default}})"
             )
         return None if missing else expanded
+
+
+_SHORTEST_HIDDEN = 4
+"""Shorter environment values (ports, counts, flags) are shown: they hide no secret, and
+hiding them would garble messages that merely contain the same digits."""
+
+
+def hide_environment_values(problems: list[Problem], values: Mapping[str, str]) -> list[Problem]:
+    """``problems`` with every value taken from the environment (``values``: value →
+    variable name) shown as ``${NAME}``: an environment variable may hold a secret, and
+    settings errors are printed and logged."""
+    hidden = sorted(
+        ((value, name) for value, name in values.items() if len(value) >= _SHORTEST_HIDDEN),
+        key=lambda pair: -len(pair[0]),
+    )
+    if not hidden:
+        return problems
+    return [replace(problem, message=_hide(problem.message, hidden)) for problem in problems]
+
+
+def _hide(message: str, hidden: list[tuple[str, str]]) -> str:
+    for value, name in hidden:
+        # Messages quote values with repr(), which escapes some characters.
+        for form in (repr(value)[1:-1], value):
+            message = message.replace(form, f"${{{name}}}")
+    return message
 
 
 def _kind(node: yaml.Node) -> str:

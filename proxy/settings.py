@@ -49,6 +49,7 @@ from proxy.schema import (
     Problem,
     Scalar,
     Tagged,
+    hide_environment_values,
     load_yaml_tree,
 )
 
@@ -1510,7 +1511,7 @@ def parse_settings(text: str, file: str, environ: Mapping[str, str]) -> LoadedSe
         raise SettingsError([Problem(file, 1, 1, "", "the settings file is empty")])
     raw = SETTINGS.convert(tree, "", checker)
     if raw is None:
-        raise SettingsError(checker.problems)
+        raise SettingsError(hide_environment_values(checker.problems, checker.from_environment))
     # Cross-references and compilation run even after schema problems, so one pass
     # reports everything; a file with any problem never loads.
     builder = _Builder(raw, checker.marks, environ, Path(file).parent)
@@ -1519,7 +1520,7 @@ def parse_settings(text: str, file: str, environ: Mapping[str, str]) -> LoadedSe
         [*checker.problems, *builder.problems], key=lambda problem: (problem.line, problem.column)
     )
     if problems:
-        raise SettingsError(problems)
+        raise SettingsError(hide_environment_values(problems, checker.from_environment))
     assert settings is not None
     return settings
 

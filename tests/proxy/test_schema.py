@@ -24,6 +24,7 @@ from proxy.schema import (
     Problem,
     Scalar,
     Tagged,
+    hide_environment_values,
     load_yaml_tree,
 )
 
@@ -499,3 +500,28 @@ def test_yaml_syntax_error_is_one_problem_with_its_place() -> None:
     assert (problem.file, problem.path) == (FILE, "")
     assert (problem.line, problem.column) == (2, 2)
     assert problem.message.startswith("invalid YAML: ")
+
+
+# --- values from the environment -------------------------------------------------------
+
+
+def test_values_from_the_environment_are_recorded_by_variable_not_defaults() -> None:
+    schema = Obj({"a": Field(Scalar("str")), "b": Field(Scalar("str"))})
+    node, _ = load_yaml_tree("a: ${A}\nb: ${B:-written-in-file}\n", FILE)
+    assert node is not None
+    checker = Checker(FILE, {"A": "from-env-value"})
+    schema.convert(node, "", checker)
+    assert checker.from_environment == {"from-env-value": "A"}
+
+
+def test_hiding_environment_values_names_the_variable_in_every_quoted_form() -> None:
+    problems = [
+        Problem(FILE, 1, 1, "a", "unknown name 'tok\\\\en-1234' (did you mean 'x'?)"),
+        Problem(FILE, 2, 1, "b", "port 80 and value tok\\en-1234 and 80"),
+    ]
+    hidden = hide_environment_values(problems, {"tok\\en-1234": "TOKEN", "80": "PORT"})
+    assert [problem.message for problem in hidden] == [
+        "unknown name '${TOKEN}' (did you mean 'x'?)",
+        "port 80 and value ${TOKEN} and 80",
+    ]
+    assert [(problem.line, problem.path) for problem in hidden] == [(1, "a"), (2, "b")]

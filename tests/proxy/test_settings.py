@@ -94,6 +94,39 @@ def test_environment_interpolation_with_defaults(tmp_path):
     assert load_settings(path, environ={**KEY, "PORT": "9191"}).listeners[0].port == 9191
 
 
+def test_problems_never_show_values_taken_from_the_environment(tmp_path):
+    # An environment variable may hold a secret, and settings errors are printed and
+    # logged: a bad value from ${VAR} is named after the variable, never shown.
+    secret = "s3cr3t-Value'with\\quote"
+    text = (
+        (FIXTURES / "minimal.yaml")
+        .read_text()
+        .replace("category: analytics", "category: analytics\n    mode: ${MODE}")
+        .replace("policy: default", "policy: ${POLICY}")
+    )
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, environ={**KEY, "MODE": secret, "POLICY": "hunter2-policy"})
+    message = str(caught.value)
+    assert "s3cr3t" not in message
+    assert "hunter2" not in message
+    assert 'routes[0].mode: expected one of forward, scrub, drop, block, found "${MODE}"' in message
+    assert "routes[0].policy: unknown policy '${POLICY}'" in message
+
+
+def test_problems_show_defaults_and_short_environment_values(tmp_path):
+    # A default is written in the file itself; a value of a few characters is no secret
+    # and would only garble messages if hidden.
+    text = (FIXTURES / "minimal.yaml").read_text().replace("policy: default", "policy: ${P:-nope}")
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match="unknown policy 'nope'"):
+        load_settings(path, environ=KEY)
+    with pytest.raises(SettingsError, match="unknown policy 'abc'"):
+        load_settings(path, environ={**KEY, "P": "abc"})
+
+
 def test_sizes_and_durations_accept_units(tmp_path):
     text = (
         FIXTURES / "minimal.yaml"
