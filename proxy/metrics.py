@@ -5,9 +5,11 @@ from fixed sets (verdicts, status classes) — never from payloads.
 
 With several worker processes (``workers`` > 1) every worker writes its values to files in
 the supervisor's private ``PROMETHEUS_MULTIPROC_DIR`` and the supervisor's ``/metrics``
-merges them: counters and histograms are summed, and each gauge says how in its
-``multiprocess_mode``. The :data:`INSTANCE_METRICS` describe the instance as a whole and
-are exported by the supervisor alone, which validates and coordinates every reload.
+merges them: counters and histograms are summed (an exited worker's counts are kept, see
+``supervisor.retire_worker_metrics``), and each gauge says how in its ``multiprocess_mode``
+(live workers only: an exited worker's gauges are gone with it). The
+:data:`INSTANCE_METRICS` describe the instance as a whole and are exported by the
+supervisor alone, which validates and coordinates every reload.
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ OPEN_TUNNELS = Gauge(
     "scrubgate_open_tunnels",
     "CONNECT tunnels open right now (bounded by forward_proxy.max_tunnels).",
     registry=REGISTRY,
+    # Summed over the live workers: a dead worker's tunnels are closed.
+    multiprocess_mode="livesum",
 )
 IN_FLIGHT = Gauge(
     "scrubgate_in_flight_requests",
@@ -183,7 +187,8 @@ SPOOL_BYTES = Gauge(
 SPOOL_OLDEST_AGE = Gauge(
     "scrubgate_spool_oldest_age_seconds",
     "Age of the oldest spooled request (0 when the spool is empty).",
-    multiprocess_mode="max",
+    # The live workers' oldest: an exited worker's last value would never age again.
+    multiprocess_mode="livemax",
     registry=REGISTRY,
 )
 SPOOL_ENQUEUED = Counter(

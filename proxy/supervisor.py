@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from proxy import metrics
@@ -275,7 +276,11 @@ class Supervisor:
     def _forget(self, worker: WorkerProcess) -> None:
         """Bookkeeping after a worker process exited."""
         assert worker.process is not None
-        mark_process_dead(worker.process.pid, self.metrics_directory)
+        try:
+            retire_worker_metrics(self.metrics_directory, worker.process.pid)
+        except OSError as error:
+            # Its files stay as they are: its counts are still merged, only not compacted.
+            log.warning("metrics of worker %d not compacted (%s)", worker.index, error.strerror)
         worker.ready = False
         worker.answer(Report(EXITED))
         self._count_ready()
@@ -463,6 +468,34 @@ def ports_in_use(listeners: Sequence[Listener]) -> list[str]:
                 f"listener {listener.name!r} cannot use {listener.host}:{listener.port} ({reason})"
             )
     return problems
+
+
+_RETIRED = "retired"
+"""Stands for the pid in the names of the files that hold exited workers' counts."""
+_SUMMED_KINDS = ("counter", "histogram", "summary")
+
+
+def retire_worker_metrics(directory: str, pid: int) -> None:
+    """Forget the metric files of the exited worker ``pid`` but keep its counts.
+
+    Every worker process writes files of its own, named after its pid, so a worker that
+    keeps crashing would leave a new set at every restart, and every scrape reads them
+    all. Its live gauges go (``mark_process_dead``); its counters and histograms are
+    added into one file per kind that no worker writes (``counter_retired.db``), so the
+    instance's totals never go down, and its own files are deleted."""
+    mark_process_dead(pid, directory)
+    for kind in _SUMMED_KINDS:
+        exited = Path(directory) / f"{kind}_{pid}.db"
+        if not exited.exists():
+            continue
+        retired = MmapedDict(str(Path(directory) / f"{kind}_{_RETIRED}.db"))
+        try:
+            for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(str(exited)):
+                total, _ = retired.read_value(key)
+                retired.write_value(key, total + value, timestamp)
+        finally:
+            retired.close()
+        exited.unlink()
 
 
 class InstanceCollector:

@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import metrics
@@ -29,6 +28,7 @@ from proxy.supervisor import (
     _confirmation_problems,
     metrics_parent_directory,
     ports_in_use,
+    retire_worker_metrics,
 )
 from proxy.worker import READY, RELOAD_FAILED, RELOADED, Report
 
@@ -130,10 +130,32 @@ def test_worker_metrics_are_merged_and_instance_metrics_are_the_supervisors(tmp_
     )
     assert merged["scrubgate_workers"] == {("scrubgate_workers", ()): sample("scrubgate_workers")}
 
-    mark_process_dead(second, str(tmp_path))
+    retire_worker_metrics(str(tmp_path), second)
     after = exposition(tmp_path)
     assert after["scrubgate_in_flight_requests"] == {("scrubgate_in_flight_requests", ()): 2}
     assert after["scrubgate_requests"][("scrubgate_requests_total", key)] == 5
+
+
+def test_exited_workers_counts_are_kept_in_one_set_of_files(tmp_path):
+    # A worker that keeps crashing must not leave files behind at every restart, and
+    # the instance's counters must never go down when a worker exits.
+    pids = [run_worker_metrics(tmp_path, amount) for amount in (1, 2, 3, 4)]
+    before = exposition(tmp_path)
+    for pid in pids[:3]:
+        retire_worker_metrics(str(tmp_path), pid)
+    after = exposition(tmp_path)
+    key = (("category", "analytics"), ("route", "r"), ("verdict", "scrubbed"))
+    assert after["scrubgate_requests"] == before["scrubgate_requests"]
+    assert after["scrubgate_requests"][("scrubgate_requests_total", key)] == 10
+    assert (
+        after["scrubgate_request_duration_seconds"] == before["scrubgate_request_duration_seconds"]
+    )
+    # Gauges are the live workers' only.
+    assert after["scrubgate_in_flight_requests"] == {("scrubgate_in_flight_requests", ()): 4}
+    assert sorted(path.name for path in tmp_path.iterdir() if str(pids[3]) not in path.name) == [
+        "counter_retired.db",
+        "histogram_retired.db",
+    ]
 
 
 async def answered(report: Report | None) -> WorkerProcess:
