@@ -141,8 +141,13 @@ def any_in_object_key(buffer: bytes, ends: Iterable[int]) -> bool:
     """Whether any of the string literals holding the bytes just before each of ``ends``
     is an object key: in canonical JSON, a string whose closing quote is followed by
     ``:``. (One call for all the spans of a pass.)"""
+    find = buffer.find
     for end in ends:
-        quote = _closing_quote(buffer, end, len(buffer))
+        # _closing_quote inlined (one call per span of every pass): the escape check runs
+        # only after a backslash.
+        quote = find(b'"', end)
+        while quote > 0 and buffer[quote - 1] == _BACKSLASH and _is_escaped(buffer, quote):
+            quote = find(b'"', quote + 1)
         if quote >= 0 and buffer[quote + 1 : quote + 2] == b":":
             return True
     return False
