@@ -270,7 +270,24 @@ def _walk_events(
                 event, outcome, None, path, deferred, (events, index), depth
             )
     skip = frozenset(id(events) for _, events in event_lists)
+    pruned = walker.pruned(outcome) if deferred else 0
     walker.walk_root(document, outcome, skip, _explain_path(outcome, []), deferred)
+    if deferred and walker.pruned(outcome) != pruned:
+        # The envelope's rules removed something around values the event walks noted
+        # (a keep on a container of the events, a remove of one): only the values still
+        # in the document are swept, cut and counted.
+        deferred[:] = _attached(deferred, document)
+
+
+def _attached(deferred: list[Deferred], document: Any) -> list[Deferred]:
+    """The deferred values whose container is still part of the document."""
+    reachable: set[int] = set()
+    pending = [document] if type(document) in CONTAINERS else []
+    while pending:
+        node = pending.pop()
+        reachable.add(id(node))
+        pending.extend(_inner_containers(node))
+    return [entry for entry in deferred if entry[0] is None or id(entry[0]) in reachable]
 
 
 def _check_depth(document: Any, max_depth: int) -> None:

@@ -75,6 +75,9 @@ class FieldWalker:
             number for number, rule in enumerate(self._rules) if rule.kind is FieldKind.LATE
         )
         self._late_of: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self._pruning_ids = tuple(
+            {rule.id for rule in self._rules if rule.kind in (FieldKind.REMOVE, FieldKind.KEEP)}
+        )
 
     @property
     def reaches_every_container(self) -> bool:
@@ -84,6 +87,11 @@ class FieldWalker:
     @property
     def has_late_rules(self) -> bool:
         return bool(self._late)
+
+    def pruned(self, outcome: Outcome) -> int:
+        """How many values the walks counted on ``outcome`` have removed so far."""
+        hits = outcome.rule_hits
+        return sum(hits[rule_id] for rule_id in self._pruning_ids)
 
     def walk_root(
         self,

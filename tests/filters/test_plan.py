@@ -1092,6 +1092,26 @@ def test_late_rules_follow_a_keep_on_the_envelope_that_prunes_inside_events(kept
     assert result.outcome.rule_hits["cut"] == len(tags)
 
 
+@pytest.mark.parametrize(
+    "envelope_rule",
+    [rule("k", "keep", "batch", fields=["[*].other"]), rule("k", "remove", "batch")],
+    ids=["keep-prunes-the-list", "remove-takes-the-events"],
+)
+def test_values_the_envelope_rules_took_away_are_neither_swept_nor_counted(envelope_rule):
+    policy = plan(
+        rule("cut", "truncate", "tags[*]", max_length=3, suffix="~"),
+        envelope_rule,
+        sweep_rule(),
+    )
+    events = [{"tags": ["alpha", "mail bob@example.org"], "other": 1}]
+    result = policy.scrub({"batch": events}, "batch[*]", explain=True)
+    assert "bob" not in result.json.decode()
+    assert result.outcome.rule_hits["cut"] == 0
+    assert result.outcome.rule_hits["sweep"] == 0
+    assert result.outcome.detector_hits["email"] == 0
+    assert not [change for change in result.outcome.changes if change[0] in ("cut", "sweep")]
+
+
 def test_a_document_that_is_itself_a_string_is_swept_before_its_cut():
     cutting = plan(rule("cut", "truncate", max_length=12, suffix="~"), sweep_rule())
     result = cutting.scrub("mail alice.smith@example.com now")

@@ -171,6 +171,20 @@ def test_keep_prunes_everything_the_allowlist_does_not_reach() -> None:
     assert outcome.changes == [("only", "ctx")]
 
 
+def test_pruned_counts_what_remove_and_keep_rules_took_away_only() -> None:
+    rules = walker(
+        (remove("rm"), ["a.secret"]),
+        (transform("up", suffix("!")), ["a.name"]),
+        (keep("only", "os"), ["ctx"]),
+    )
+    outcome = Outcome()
+    assert rules.pruned(outcome) == 0
+    document = {"a": {"secret": 1, "name": "n"}, "ctx": {"os": "linux", "ip": "1.2.3.4"}}
+    rules.walk_root(document, outcome, None, None)
+    assert document == {"a": {"name": "n!"}, "ctx": {"os": "linux"}}
+    assert rules.pruned(outcome) == 2
+
+
 def test_without_a_path_no_changes_are_listed() -> None:
     outcome = Outcome()
     document = {"a": "x"}
