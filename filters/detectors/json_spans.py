@@ -141,13 +141,9 @@ def any_in_object_key(buffer: bytes, ends: Iterable[int]) -> bool:
     """Whether any of the string literals holding the bytes just before each of ``ends``
     is an object key: in canonical JSON, a string whose closing quote is followed by
     ``:``. (One call for all the spans of a pass.)"""
-    find = buffer.find
+    size = len(buffer)
     for end in ends:
-        # _closing_quote inlined (one call per span of every pass): the escape check runs
-        # only after a backslash.
-        quote = find(b'"', end)
-        while quote > 0 and buffer[quote - 1] == _BACKSLASH and _is_escaped(buffer, quote):
-            quote = find(b'"', quote + 1)
+        quote = _closing_quote(buffer, end, size)
         if quote >= 0 and buffer[quote + 1 : quote + 2] == b":":
             return True
     return False
@@ -156,7 +152,8 @@ def any_in_object_key(buffer: bytes, ends: Iterable[int]) -> bool:
 def _closing_quote(buffer: bytes, start: int, end: int) -> int:
     """The first unescaped quote in ``buffer[start:end]``, or -1."""
     quote = buffer.find(b'"', start, end)
-    while quote >= 0 and _is_escaped(buffer, quote):
+    # The escape count only after a backslash: most quotes follow none.
+    while quote > 0 and buffer[quote - 1] == _BACKSLASH and _is_escaped(buffer, quote):
         quote = buffer.find(b'"', quote + 1, end)
     return quote
 
