@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.payloads import analytics_batch, feedback_lines  # noqa: E402
+from filters.build import engine_build  # noqa: E402
 from filters.plan import Plan  # noqa: E402
 from proxy.settings import load_settings  # noqa: E402
 
@@ -104,7 +105,10 @@ def main() -> None:
         profiler.runcall(lambda: [plan.scrub(orjson.loads(body), "batch[*]") for _ in range(300)])
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         return
-    print(f"python {sys.version.split()[0]}, default policy of config.example.yaml, best of rounds")
+    print(
+        f"python {sys.version.split()[0]}, engine {engine_build()}, "
+        "default policy of config.example.yaml, best of rounds"
+    )
     for name, body in batches.items():
         bench_batch(name, body, plan, args.seconds)
     bench_lines(plan, args.seconds)

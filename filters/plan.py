@@ -70,6 +70,7 @@ class EventPath:
         for step in self.steps[:-1]:
             if step.kind is StepKind.KEY:
                 key = step.name
+                assert key is not None  # a key step always has a name
                 nodes = [
                     ([*path, key], node[key])
                     for path, node in nodes
@@ -234,6 +235,7 @@ def _still_placed(deferred: list[Deferred], document: Any) -> list[Deferred]:
     index of the list built on the first such miss)."""
     placed: list[Deferred] = []
     moved: dict[int, dict[int, int]] = {}
+    node: Any
     for node, key, rules, path, value in deferred:
         if node is None:
             if document is value:
@@ -242,9 +244,8 @@ def _still_placed(deferred: list[Deferred], document: Any) -> list[Deferred]:
             if not (key < len(node) and node[key] is value):
                 index = moved.get(id(node))
                 if index is None:
-                    index = moved[id(node)] = {
-                        id(item): n for n, item in reversed(list(enumerate(node)))
-                    }
+                    # The first position of each element wins: built from the end.
+                    index = moved[id(node)] = {id(node[n]): n for n in range(len(node) - 1, -1, -1)}
                 key = index.get(id(value))
                 if key is None:
                     continue

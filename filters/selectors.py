@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 
 class SelectorError(ValueError):
@@ -183,7 +184,7 @@ class PathAutomaton:
     of distinct keys cost time, never unbounded memory.
     """
 
-    DEAD = -1
+    DEAD: Final = -1
 
     def __init__(self, selectors: Sequence[Selector], labels: Sequence[int] | None = None) -> None:
         self._selectors = tuple(selectors)

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from filters.actions.hashing import Algorithm
 
 ACTIONS = (
     "remove",
@@ -66,7 +69,7 @@ class HashingSpec:
     which is only an error when a policy hashes or samples."""
 
     key: bytes | None = None
-    algorithm: str = "hmac-sha256"
+    algorithm: Algorithm = "hmac-sha256"
     length: int = 32
     prefix: str = ""
     where: str = "hashing"

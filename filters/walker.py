@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from filters.outcome import LimitExceeded, Outcome
-from filters.selectors import PathAutomaton
+from filters.selectors import PathAutomaton, StateRow
 
 Transform = Callable[[Any, Outcome], Any]
 """Turns one scalar into its scrubbed form; may count detector hits on the outcome."""
@@ -135,7 +135,7 @@ class FieldWalker:
 
     def _walk(
         self,
-        nodes: Sequence[dict[str, Any] | list[Any]],
+        nodes: Sequence[Any],
         state: int,
         depth: int,
         outcome: Outcome,
@@ -147,16 +147,18 @@ class FieldWalker:
         None) the objects of one list, walked in one call rather than one call each."""
         # The hot loop: automaton rows are read directly, ``step`` is only called on a
         # memo miss (a key not seen before in this state), and a scalar under a key known
-        # to accept nothing is passed over after one set lookup.
+        # to accept nothing is passed over after one set lookup. Locals are typed so that
+        # the compiled build (mypyc) turns these lookups into direct C calls.
         if depth > self._max_depth:
             raise LimitExceeded("engine", "max_depth", f"nesting deeper than {self._max_depth}")
         automaton = self._automaton
-        rows = automaton.rows
-        memo, _, _, exact_only, passive = rows[state]
-        memo_get = memo.get
-        containers = CONTAINERS
+        rows: list[StateRow] = automaton.rows
+        row = rows[state]
+        memo: dict[str | int, int] = row[0]
+        exact_only: bool = row[3]
+        passive: set[str | int] = row[4]
         single_transforms = self._single_transforms
-        pairs: Any
+        rule_hits: dict[str, int] = outcome.rule_hits
         for node in nodes:
             if type(node) is list:
                 if not automaton.uses_indices:
@@ -165,30 +167,35 @@ class FieldWalker:
                         node, automaton.step(state, 0), depth, outcome, skip, path, deferred
                     )
                     continue
-                pairs = enumerate(node)
-            elif exact_only:
-                pairs = [(key, node[key]) for key in memo if key in node]
+                pairs: Iterable[tuple[Any, Any]] = enumerate(node)
             else:
-                pairs = node.items()
+                members: dict[Any, Any] = node
+                if exact_only:
+                    pairs = [(key, members[key]) for key in memo if key in members]
+                else:
+                    pairs = members.items()
             removed: list[Any] | None = None
             first_deferred = 0
             for key, value in pairs:
-                if key in passive and type(value) not in containers:
+                value_type = type(value)
+                is_container = value_type is dict or value_type is list
+                if not is_container and key in passive:
                     continue
-                target = memo_get(key)
-                if target is None:
-                    target = automaton.step(state, key)
+                found = memo.get(key)
+                target: int = automaton.step(state, key) if found is None else found
                 if target < 0:
                     continue
-                _, accepts, descends, _, _ = rows[target]
+                target_row = rows[target]
+                accepts: tuple[int, ...] = target_row[1]
                 if accepts:
-                    single = single_transforms.get(accepts)
-                    if single is not None and type(value) not in containers:
-                        scrubbed = single[1](value) if single[2] else single[1](value, outcome)
-                        if scrubbed != value or type(scrubbed) is not type(value):
-                            node[key] = scrubbed  # type: ignore[index]
+                    single = single_transforms.get(accepts) if not is_container else None
+                    if single is not None:
+                        transform = single[1]
+                        scrubbed = transform(value) if single[2] else transform(value, outcome)
+                        if scrubbed != value or type(scrubbed) is not value_type:
+                            node[key] = scrubbed
                             if path is None:
-                                outcome.rule_hits[single[0]] += 1
+                                rule_hits[single[0]] += 1
                             else:
                                 self._record(single[0], outcome, [*path, key])
                         continue
@@ -198,11 +205,9 @@ class FieldWalker:
                             first_deferred = len(deferred) if deferred else 0
                         removed = [*(removed or ()), key]
                         continue
-                if (
-                    descends
-                    and type(value) in containers
-                    and (skip is None or id(value) not in skip)
-                ):
+                    value_type = type(value)
+                    is_container = value_type is dict or value_type is list
+                if is_container and target_row[2] and (skip is None or id(value) not in skip):
                     if path is not None:
                         path.append(key)
                     self._walk((value,), target, depth + 1, outcome, skip, path, deferred)
@@ -348,7 +353,7 @@ def _delete(
     """Delete the removed keys or indices of ``node``, last first (so that list indices
     stay valid), and move down the deferred indices of its elements after the first
     removed one (deferred from ``first_deferred`` on)."""
-    for key in reversed(keys):
+    for key in keys[::-1]:  # a slice, not reversed(): mypyc fails on reversed(list[Any])
         del node[key]
     if deferred and type(node) is list:
         for number in range(first_deferred, len(deferred)):

@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from filters.build import engine_build
 from filters.detectors.scanner import hyperscan_available
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -248,8 +249,9 @@ CONFIG_INFO = Gauge(
 )
 BUILD_INFO = Gauge(
     "scrubgate_build_info",
-    "Always 1; the labels give the version of scrubgate, of Python and the scanning backend.",
-    ["version", "python", "scanner"],
+    "Always 1; the labels give the version of scrubgate, of Python, the scanning backend and "
+    "whether the engine runs compiled (mypyc) or as plain Python.",
+    ["version", "python", "scanner", "engine"],
     registry=REGISTRY,
     multiprocess_mode="livemax",
 )
@@ -286,7 +288,9 @@ def record_build_info() -> None:
     except metadata.PackageNotFoundError:
         version = "unknown"
     scanner = "hyperscan" if hyperscan_available() else "re2"
-    BUILD_INFO.labels(version=version, python=platform.python_version(), scanner=scanner).set(1)
+    BUILD_INFO.labels(
+        version=version, python=platform.python_version(), scanner=scanner, engine=engine_build()
+    ).set(1)
 
 
 def record_settings_in_force(digest: str) -> None:

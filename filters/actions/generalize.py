@@ -356,6 +356,7 @@ class GeneralizeTimestamp:
         """The floored timestamp, or ``fallback`` if ``value`` is not one."""
         if value is None or isinstance(value, bool):
             return value
+        out: str | int | float | None
         if isinstance(value, str):
             out = self._floor_text(value)
         elif isinstance(value, int):

@@ -356,7 +356,8 @@ def _secret_value(buffer: bytes, operator_end: int) -> Span | None:
         return None
     value_end = _closing_quote(buffer, value_start - 1, value_start) if quoted else -1
     if value_end < 0:
-        value_end = _UNQUOTED_VALUE.match(buffer, value_start).end()
+        run = _UNQUOTED_VALUE.match(buffer, value_start)  # zero or more bytes: always matches
+        value_end = run.end() if run else value_start
     value = buffer[value_start:value_end]
     if not value.strip(b"*") or value.lower() in _NOT_SECRETS:
         return None

@@ -30,7 +30,7 @@ from filters.detectors.context import ANY, escape_tail_end, framed
 try:
     import hyperscan
 except ImportError:  # pragma: no cover - exercised on ARM
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 
 _HYPERSCAN_POSITION: Final = re.compile(r"\s+at index \d+|'[^']*'")
 

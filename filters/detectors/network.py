@@ -271,7 +271,8 @@ _BAD_NAME_BYTES: Final = frozenset(b"=&#;?") | WHITESPACE_BYTES
 def _validate_query_value(buffer: bytes, start: int, end: int) -> list[Span]:
     # The candidate is "name=" (the pattern stops there: matching the value too made
     # hyperscan's start-of-match tracking cost more); the value runs to a delimiter.
-    value_end = _QUERY_VALUE.match(buffer, end).end()
+    run = _QUERY_VALUE.match(buffer, end)  # a run of zero or more bytes: always matches
+    value_end = run.end() if run else end
     if end == value_end:
         return []
     if buffer.find(b"[", end, value_end) >= 0 and replacements.holds_replacement(

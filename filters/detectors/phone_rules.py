@@ -202,7 +202,7 @@ class PhoneRules:
         if self.is_valid(calling_code, digits):
             return True
         stripped = prefix.strip(digits) if prefix is not None else None
-        return bool(stripped) and self.is_valid(calling_code, stripped)
+        return stripped is not None and stripped != "" and self.is_valid(calling_code, stripped)
 
 
 def _any_of(patterns: Iterable[str]) -> re.Pattern[str]:

@@ -40,7 +40,7 @@ from filters.detectors.json_spans import JsonSpans, any_in_object_key
 try:  # hyperscan ships x86-64 wheels only
     import hyperscan
 except ImportError:  # pragma: no cover - exercised on ARM
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 
 Backend = Literal["auto", "hyperscan", "re2"]
 

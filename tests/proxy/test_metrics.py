@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.metrics import MetricWrapperBase
 
+from filters.build import engine_build
 from filters.detectors.scanner import hyperscan_available
 from proxy import metrics
 
@@ -35,6 +36,7 @@ ALLOWED_LABEL_NAMES = {
     "version",
     "python",
     "scanner",
+    "engine",  # filters.build.engine_build(): compiled, python or mixed
     "worker",
 }
 
@@ -115,7 +117,7 @@ def test_status_class_is_the_first_digit_and_xx(status):
     assert metrics.status_class(status) == f"{str(status)[0]}xx"
 
 
-def test_record_build_info_labels_version_python_and_scanner():
+def test_record_build_info_labels_version_python_scanner_and_engine():
     metrics.record_build_info()
     try:
         version = metadata.version("scrubgate")
@@ -125,6 +127,7 @@ def test_record_build_info_labels_version_python_and_scanner():
         "version": version,
         "python": platform.python_version(),
         "scanner": "hyperscan" if hyperscan_available() else "re2",
+        "engine": engine_build(),
     }
     assert _value("scrubgate_build_info", labels) == 1.0
 
