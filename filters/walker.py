@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -167,16 +167,17 @@ class FieldWalker:
                         node, automaton.step(state, 0), depth, outcome, skip, path, deferred
                     )
                     continue
-                pairs: Iterable[tuple[Any, Any]] = enumerate(node)
+                # Index selectors are rare: the list is read as a dict of its elements.
+                members: dict[Any, Any] = dict(enumerate(node))
+            elif exact_only:
+                members = {key: node[key] for key in memo if key in node}
             else:
-                members: dict[Any, Any] = node
-                if exact_only:
-                    pairs = [(key, members[key]) for key in memo if key in members]
-                else:
-                    pairs = members.items()
+                members = node
             removed: list[Any] | None = None
             first_deferred = 0
-            for key, value in pairs:
+            # One loop over a dict's items, which compiled code reads without building
+            # a tuple per member.
+            for key, value in members.items():
                 value_type = type(value)
                 is_container = value_type is dict or value_type is list
                 if not is_container and key in passive:
