@@ -1,4 +1,4 @@
-"""Build hook: compile the engine's hot modules with mypyc (see ``filters/build.py``).
+"""Build hook: compile the engine's hot modules with mypyc (see ``proxy/build.py``).
 
 Everything else about the package is in pyproject.toml. The compiled modules are the same
 Python source, turned into C extensions; ``SCRUBGATE_PURE_PYTHON=1`` at install time, or
@@ -26,7 +26,7 @@ COMPILED_MODULES = [
     "filters/detectors/financial.py",
     "filters/detectors/network.py",
 ]
-"""The engine's hot path; ``filters.build.COMPILED_MODULES`` names the same modules."""
+"""The engine's hot path; ``proxy.build.COMPILED_MODULES`` names the same modules."""
 
 
 class OptionalBuildExt(build_ext):

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.payloads import analytics_batch, feedback_lines  # noqa: E402
-from filters.build import engine_build  # noqa: E402
 from filters.plan import Plan  # noqa: E402
+from proxy.build import check_fresh, engine_build  # noqa: E402
 from proxy.settings import load_settings  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "reference-payloads"
@@ -91,6 +91,7 @@ def main() -> None:
         "--profile", action="store_true", help="profile the scrub of the generated batch"
     )
     args = parser.parse_args()
+    check_fresh()
     plan = load_plan()
     batches = {
         "generated batch (20 events)": orjson.dumps(analytics_batch()),

@@ -3,7 +3,3 @@
 Settings (typed specs from :mod:`filters.spec`) are compiled once into an immutable
 :class:`filters.plan.Plan`; the plan scrubs documents on the hot path.
 """
-
-from filters.build import check_fresh
-
-check_fresh()

@@ -11,12 +11,18 @@ from importlib import metadata
 from pathlib import Path
 
 from filters.outcome import Outcome, PayloadError
+from proxy.build import StaleBuildError, check_fresh
 from proxy.log import configure as configure_logging
 from proxy.pipeline import scrub_request
 from proxy.settings import LoadedSettings, SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        check_fresh()
+    except StaleBuildError as error:
+        print(f"scrubgate: {error}", file=sys.stderr)
+        return 1
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

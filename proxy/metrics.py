@@ -24,8 +24,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from filters.build import engine_build
 from filters.detectors.scanner import hyperscan_available
+from proxy.build import engine_build
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

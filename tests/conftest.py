@@ -9,6 +9,11 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from proxy.build import check_fresh
+
+# A checkout's compiled engine older than its source would be tested instead of it.
+check_fresh()
+
 settings.register_profile(
     "scrubgate",
     deadline=None,

@@ -12,6 +12,8 @@ import jsonschema
 import orjson
 import pytest
 
+from proxy import cli
+from proxy.build import StaleBuildError
 from proxy.settings import cpu_count
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,6 +34,17 @@ def scrubgate(
         timeout=120,
         check=False,
     )
+
+
+def test_a_stale_compiled_engine_is_refused_before_any_command(monkeypatch, capsys):
+    def stale() -> None:
+        raise StaleBuildError("filters.walker: the source changed after it was compiled")
+
+    monkeypatch.setattr(cli, "check_fresh", stale)
+    assert cli.main(["check", "--config", str(EXAMPLE)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "scrubgate: filters.walker: the source changed after it was compiled\n"
 
 
 def test_check_valid_file_prints_one_line_summary():

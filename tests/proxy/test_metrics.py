@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.metrics import MetricWrapperBase
 
-from filters.build import engine_build
 from filters.detectors.scanner import hyperscan_available
 from proxy import metrics
+from proxy.build import engine_build
 
 ALL_METRICS = [value for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)]
 
@@ -36,7 +36,7 @@ ALLOWED_LABEL_NAMES = {
     "version",
     "python",
     "scanner",
-    "engine",  # filters.build.engine_build(): compiled, python or mixed
+    "engine",  # proxy.build.engine_build(): compiled, python or mixed
     "worker",
 }
 

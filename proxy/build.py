@@ -1,4 +1,5 @@
-"""Whether the engine's hot modules run compiled (mypyc) or as plain Python.
+"""Whether the engine's hot modules (in ``filters/``) run compiled (mypyc) or as plain
+Python. (Here rather than in ``filters/``, which does no I/O: these look at files.)
 
 ``setup.py`` compiles :data:`COMPILED_MODULES` with mypyc when the package is installed
 (unless ``SCRUBGATE_PURE_PYTHON=1`` or the machine has no C compiler). The compiled
@@ -7,7 +8,8 @@ scrub ~1.3x faster (``benchmarks/README.md``).
 
 In a source checkout installed with ``pip install -e .`` the compiled modules sit next to
 their source and Python imports them first, so an edit to the source would silently not
-take effect: :func:`check_fresh` refuses to run such a stale build.
+take effect: :func:`check_fresh` refuses to run such a stale build. The command line, the
+test suite and the engine benchmark call it before anything else.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""filters/build.py: which build of the engine runs, and the guard against stale ones."""
+"""proxy/build.py: which build of the engine runs, and the guard against stale ones."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from filters import build
-from filters.build import COMPILED_MODULES, StaleBuildError, engine_build, stale_modules
+from proxy import build
+from proxy.build import COMPILED_MODULES, StaleBuildError, engine_build, stale_modules
 
 REPO = Path(__file__).resolve().parents[2]
 SUFFIX = EXTENSION_SUFFIXES[0]
