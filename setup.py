@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 COMPILED_MODULES = [
@@ -49,7 +49,7 @@ def _warn(message: str) -> None:
     print(f"scrubgate: {message}", file=sys.stderr)
 
 
-def _extensions() -> list:
+def _extensions() -> list[Extension]:
     if os.environ.get("SCRUBGATE_PURE_PYTHON", "") not in ("", "0"):
         return []
     try:

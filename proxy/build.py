@@ -37,8 +37,6 @@ EngineBuild = Literal["compiled", "python", "mixed"]
 
 _SOURCE_TOLERANCE_SECONDS: Final = 2.0
 """A source newer than its compiled module by more than this was edited after the build."""
-
-
 _ROOT: Final = Path(__file__).resolve().parent.parent
 """The directory holding the ``filters`` package (a source checkout, or site-packages)."""
 
