@@ -25,6 +25,7 @@ from typing import Final
 from filters.detectors.context import escape_span
 
 _QUOTE: Final = 0x22
+_COLON: Final = 0x3A
 _BACKSLASH: Final = 0x5C
 _SCALAR: Final = frozenset(b"0123456789+-.eEtruflsan")
 """Bytes of a bare JSON number, ``true``, ``false`` or ``null``."""
@@ -144,7 +145,7 @@ def any_in_object_key(buffer: bytes, ends: Iterable[int]) -> bool:
     size = len(buffer)
     for end in ends:
         quote = _closing_quote(buffer, end, size)
-        if quote >= 0 and buffer[quote + 1 : quote + 2] == b":":
+        if 0 <= quote < size - 1 and buffer[quote + 1] == _COLON:
             return True
     return False
 

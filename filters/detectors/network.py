@@ -16,11 +16,13 @@ from filters.detectors.context import (
     WHITESPACE,
     WHITESPACE_BYTES,
     after_unicode_escape,
+    byte_table,
     continues_before,
     dotted_continues_after,
     framed,
     is_escape_tail,
     literal,
+    run_end,
     skip_unicode_escape,
 )
 
@@ -264,15 +266,14 @@ DEFAULT_SENSITIVE_QUERY_PARAMS: Final = (
     "x-amz-security-token",
 )  # fmt: skip
 _QUERY_VALUE_END: Final = rb"&#;" + WHITESPACE + rb"\"'<>\\\x00-\x1f\x7f"
-_QUERY_VALUE: Final = re.compile(rb"[^" + _QUERY_VALUE_END + rb"]*")
+_QUERY_VALUE_STOPS: Final = byte_table(rb"[" + _QUERY_VALUE_END + rb"]")
 _BAD_NAME_BYTES: Final = frozenset(b"=&#;?") | WHITESPACE_BYTES
 
 
 def _validate_query_value(buffer: bytes, start: int, end: int) -> list[Span]:
     # The candidate is "name=" (the pattern stops there: matching the value too made
     # hyperscan's start-of-match tracking cost more); the value runs to a delimiter.
-    run = _QUERY_VALUE.match(buffer, end)  # a run of zero or more bytes: always matches
-    value_end = run.end() if run else end
+    value_end = run_end(buffer, end, len(buffer), _QUERY_VALUE_STOPS)
     if end == value_end:
         return []
     if buffer.find(b"[", end, value_end) >= 0 and replacements.holds_replacement(

@@ -22,7 +22,6 @@ scans on one thread; give each thread its own scanner if that ever changes.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import re2
 
 from filters.detectors import replacements
 from filters.detectors.base import BufferKind, Detector, Hit, Span, Validator
-from filters.detectors.context import WHITESPACE_BYTES, is_escape_tail
+from filters.detectors.context import WHITESPACE_BYTES, is_escape_tail, run_end
 from filters.detectors.json_spans import JsonSpans, any_in_object_key
 
 try:  # hyperscan ships x86-64 wheels only
@@ -63,33 +62,45 @@ as a token once its neighbour is replaced, settles one token per pass)."""
 # bracket of "(415) 555-2671", the "/" of "/home/...", the ":" of "::1" can).
 _SAFE_BEFORE: Final = WHITESPACE_BYTES | frozenset(b"\"',;([{<>&|!?#*=")
 _SAFE_AFTER: Final = WHITESPACE_BYTES | frozenset(b"\"',;)]}>&|!?#*=[{<\\")
-_JSON_SCALAR_CLASS: Final = rb"0-9+\-.eEtruflsan"
-"""Bytes of a bare JSON number, ``true``, ``false`` or ``null``, in a character class."""
-_IN_ONE_STRING: Final = re.compile(
-    rb"(?<!\\)(?<!\\.)(?<!\\..)(?<!\\...)(?<!\\....)(?:"
-    rb'[^"\\]*[^"\\' + _JSON_SCALAR_CLASS + rb"{}\[\]:,][^\"\\]*"
-    rb"|(?<=[^\n:\[,\\" + _JSON_SCALAR_CLASS + rb"])[" + _JSON_SCALAR_CLASS + rb"]+)",
-    re.DOTALL,
+_SCALAR_BYTES: Final = b"0123456789+-.eEtruflsan"
+"""Bytes of a bare JSON number, ``true``, ``false`` or ``null``."""
+_STRING_ONLY: Final = 0
+_SCALAR: Final = 1
+_STRUCTURE: Final = 2
+_STRING_EDGE: Final = 3
+_BYTE_CLASS: Final = bytes(
+    _STRING_EDGE
+    if byte in b'"\\'
+    else _SCALAR
+    if byte in _SCALAR_BYTES
+    else _STRUCTURE
+    if byte in b"{}[]:,"
+    else _STRING_ONLY
+    for byte in range(256)
 )
-"""The usual span in canonical JSON, placed as it is: inside one string, because it holds
-a byte that only strings hold and no quote to leave the string by, or because it is made
-of scalar bytes (``10.0.0.1``) that follow a byte no bare scalar can follow (run on the
-padded buffer: the pad, a newline, counts as the buffer's edge); and with no escape in it
-or within five bytes before it (so it cuts none). Anything else goes to
-:class:`~filters.detectors.json_spans.JsonSpans`."""
+"""Per byte, where canonical JSON can hold it: only in a string, in a bare scalar, in
+structure, or at a string's edge (a quote, or the backslash of an escape)."""
+_MAYBE_BARE_AFTER: Final = bytes(
+    1 if byte in b"\n:[,\\" + _SCALAR_BYTES else 0 for byte in range(256)
+)
+"""Bytes after which a run of scalar bytes may stand outside a string: those a bare
+scalar follows (the pad, a newline, is the buffer's edge), another scalar byte (the run
+may be the tail of a bare scalar) and a backslash (the run may be an escape's tail)."""
+_ESCAPE_REACH: Final = 5
+"""How far before a span a backslash may start an escape that reaches into it (``\\u00XX``)."""
 _RE2_SET_MEMORY: Final = 256 << 20  # big organization dictionaries outgrow RE2's 8 MiB
 
 Matches = list[int]
-"""Every match as one packed int, ``(pattern id << 40 | start) << 32 | end`` in
-padded-buffer offsets, in no particular order. (Ints rather than tuples: appending one
-is the cheapest thing a hyperscan callback can do, and sorting them, which orders
-matches by pattern, then start, then end, is several times faster.)"""
-_START_BITS: Final = 40
-_START_MASK: Final = (1 << _START_BITS) - 1
-_END_BITS: Final = 32
-_END_MASK: Final = (1 << _END_BITS) - 1
-_MAX_BUFFER: Final = _END_MASK - 2
-"""Offsets must fit in ``_END_BITS`` (4 GiB, far beyond any body limit)."""
+"""Every match as one packed int, ``(pattern id << shift | start) << shift | end`` in
+padded-buffer offsets (``shift``: :func:`_offset_bits` of the padded buffer), in no
+particular order. (Ints rather than tuples: appending one is the cheapest thing a
+hyperscan callback can do, and sorting them, which orders matches by pattern, then
+start, then end, is several times faster. Sized to the buffer, they stay within the
+62 bits that compiled code handles without allocating: up to 4,096 patterns on a buffer
+of up to 16 MiB.)"""
+_MAX_SCAN: Final = (1 << 32) - 3
+"""Hyperscan scans at most 4 GiB in one call (the pads included), far beyond any body
+limit."""
 
 Placed = tuple[int, int, int, bool]
 """``(start, end, detector index, quoted)`` in buffer offsets."""
@@ -110,17 +121,24 @@ class _Engine(Protocol):
     def matches(self, padded: bytes) -> Matches: ...
 
 
-def _collect(pattern: int, start: int, end: int, _flags: int, append: Any) -> None:
-    """Hyperscan match callback (the context is the list's bound ``append``)."""
-    append((pattern << _START_BITS | start) << _END_BITS | end)
+def _offset_bits(padded: bytes) -> int:
+    """How many bits an offset into ``padded`` (its end included) takes."""
+    return len(padded).bit_length()
 
 
-def longest_matches(matches: Matches) -> dict[int, int]:
-    """``pattern id << 40 | start -> longest end``, ordered by pattern, then start."""
-    if len(matches) == 1:  # the common case on a short line: nothing to sort
-        return {matches[0] >> _END_BITS: matches[0] & _END_MASK}
-    matches.sort()  # within one (pattern, start) the longest end comes last and wins
-    return {match >> _END_BITS: match & _END_MASK for match in matches}
+class _Collector:
+    """What the hyperscan callback appends matches to, packed with ``shift`` bits per
+    offset (see :data:`Matches`)."""
+
+    def __init__(self, shift: int) -> None:
+        self.found: Matches = []
+        self.shift = shift
+
+
+def _collect(pattern: int, start: int, end: int, _flags: int, collector: _Collector) -> None:
+    """Hyperscan match callback (the context is a :class:`_Collector`)."""
+    shift = collector.shift
+    collector.found.append((pattern << shift | start) << shift | end)
 
 
 class _HyperscanEngine:
@@ -146,11 +164,12 @@ class _HyperscanEngine:
         self._scratch = hyperscan.Scratch(database)
 
     def matches(self, padded: bytes) -> Matches:
-        found: Matches = []
+        collector = _Collector(_offset_bits(padded))
         # Positional: the binding parses keyword arguments slower than the scan of a short
         # line takes (data, handler, flags, context, scratch).
-        self._database.scan(padded, _collect, 0, found.append, self._scratch)
-        return found
+        # (The binding's stubs type the context as object; _collect reads it typed.)
+        self._database.scan(padded, _collect, 0, collector, self._scratch)  # type: ignore[arg-type]
+        return collector.found
 
 
 class _Re2Engine:
@@ -181,23 +200,24 @@ class _Re2Engine:
 
     def matches(self, padded: bytes) -> Matches:
         found: Matches = []
+        shift = _offset_bits(padded)
         for pattern in self._set.Match(padded) or ():  # None when nothing matches
             if self._framed[pattern]:
-                self._framed_matches(pattern, padded, found)
+                self._framed_matches(pattern, padded, shift, found)
             else:
-                self._unframed_matches(pattern, padded, found)
+                self._unframed_matches(pattern, padded, shift, found)
         return found
 
-    def _framed_matches(self, pattern: int, padded: bytes, found: Matches) -> None:
+    def _framed_matches(self, pattern: int, padded: bytes, shift: int, found: Matches) -> None:
         regex = self._regexes[pattern]
         append = found.append
         position = 0
         while (match := regex.search(padded, position)) is not None:
             start, end = match.span()
-            append((pattern << _START_BITS | start) << _END_BITS | end)
+            append((pattern << shift | start) << shift | end)
             position = end - 2
 
-    def _unframed_matches(self, pattern: int, padded: bytes, found: Matches) -> None:
+    def _unframed_matches(self, pattern: int, padded: bytes, shift: int, found: Matches) -> None:
         regex = self._regexes[pattern]
         append = found.append
         position = 0
@@ -206,7 +226,7 @@ class _Re2Engine:
             start, end = match.span()
             if end > start and end not in seen_ends:
                 seen_ends.add(end)
-                append((pattern << _START_BITS | start) << _END_BITS | end)
+                append((pattern << shift | start) << shift | end)
             position = start + 1
 
 
@@ -255,6 +275,7 @@ class Scanner:
         "_json_unquoted",
         "_longest_protected",
         "_names",
+        "_not_in_pieces",
         "_pattern_detector",
         "_pattern_validators",
         "_pieces",
@@ -292,6 +313,9 @@ class Scanner:
         # custom replacement could be; the guard keeps every substring in a set).
         self._protected = tuple(sorted(p for p in protected if 0 < len(p) <= _PROTECTED_MAX))
         self._longest_protected = max(map(len, self._protected), default=0)
+        # Bytes no protected replacement holds: a span with one is none of its pieces.
+        in_pieces = set(b"".join(self._protected))
+        self._not_in_pieces = bytes(0 if byte in in_pieces else 1 for byte in range(256))
         self._pieces = frozenset(
             token[i:j]
             for token in self._protected
@@ -379,7 +403,7 @@ class Scanner:
         validators rejected."""
         if self._engine is None or not buffer:
             return [], []
-        if len(buffer) > _MAX_BUFFER:
+        if len(buffer) > _MAX_SCAN:
             raise ValueError("buffer too large to scan")
         padded = b"".join((_PAD, buffer, _PAD))
         matches = self._engine.matches(padded)
@@ -396,22 +420,30 @@ class Scanner:
         (sorted), in buffer offsets.
 
         One loop over the candidates does it all for the usual span; in JSON, spans the
-        :data:`_IN_ONE_STRING` shortcut cannot place are placed afterwards, in order, by
+        :func:`_in_one_string` shortcut cannot place are placed afterwards, in order, by
         :class:`~filters.detectors.json_spans.JsonSpans`."""
         rejected: list[Span] = []
         reject = rejected.append
         # Locals: this loop runs once per candidate on the hot path.
         framed, owner, validators = self._framed, self._pattern_detector, self._pattern_validators
-        start_bits, start_mask = _START_BITS, _START_MASK
-        in_one_string = _IN_ONE_STRING.fullmatch if kind is BufferKind.JSON else None
+        shift = _offset_bits(padded)
+        offset_mask = (1 << shift) - 1
+        is_json = kind is BufferKind.JSON
         longest, pieces = self._longest_protected, self._pieces
+        not_in_pieces = self._not_in_pieces
         limit = len(padded) - 2
         placed: list[Placed] = []
         append = placed.append
         elsewhere: list[tuple[int, int, int]] = []
         last_pattern = last_end = -1
-        for key, end in longest_matches(matches).items():
-            pattern, start = key >> start_bits, key & start_mask
+        matches.sort()  # by pattern, then start, then end
+        count = len(matches)
+        for index in range(count):
+            match = matches[index]
+            key = match >> shift
+            if index + 1 < count and matches[index + 1] >> shift == key:
+                continue  # a longer match from the same start follows
+            pattern, start, end = key >> shift, key & offset_mask, match & offset_mask
             if framed[pattern]:
                 # Keep a left-to-right run of matches whose tokens do not overlap, per
                 # pattern (framing bytes may: a trail byte may start the next token).
@@ -437,10 +469,11 @@ class Scanner:
                     low, high = _whole_characters(padded, low - 1, high - 1, limit)
                     low += 1
                     high += 1
-                if in_one_string is not None and in_one_string(padded, low, high) is None:
+                if is_json and not _in_one_string(padded, low, high):
                     elsewhere.append((low - 1, high - 1, detector))
                 elif (
                     high - low > longest
+                    or run_end(padded, low, high, not_in_pieces) < high
                     or padded[low:high] not in pieces
                     or not self._inside_replacement(padded, low, high)
                 ):
@@ -543,6 +576,33 @@ def _near_rejected(placed: list[Placed], rejected: list[Span]) -> bool:
                 return True
             index += 1
     return False
+
+
+def _in_one_string(padded: bytes, low: int, high: int) -> bool:
+    """Whether the padded-buffer span ``[low, high)`` is the usual span in canonical JSON,
+    placed as it is: inside one string, because it holds a byte only strings hold and no
+    quote or backslash to leave the string by, or a run of scalar bytes (``10.0.0.1``)
+    after a byte no bare scalar can follow; either way with no backslash in the
+    :data:`_ESCAPE_REACH` bytes before it (so it cuts no escape). Anything else goes to
+    :class:`~filters.detectors.json_spans.JsonSpans`."""
+    for index in range(max(0, low - _ESCAPE_REACH), low):
+        if padded[index] == 0x5C:
+            return False
+    classes = _BYTE_CLASS
+    string_only = False
+    scalar_only = True
+    for index in range(low, high):
+        byte_class = classes[padded[index]]
+        if byte_class == _STRING_ONLY:
+            string_only = True
+            scalar_only = False
+        elif byte_class == _STRING_EDGE:
+            return False
+        elif byte_class == _STRUCTURE:
+            scalar_only = False
+    if string_only:
+        return True
+    return scalar_only and not _MAYBE_BARE_AFTER[padded[low - 1]]
 
 
 def _whole_characters(padded: bytes, low: int, high: int, limit: int) -> tuple[int, int]:

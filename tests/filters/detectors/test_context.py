@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from filters.detectors.context import (
+    WHITESPACE,
+    byte_table,
     continues_after,
     continues_before,
     dotted_continues_after,
@@ -12,8 +18,39 @@ from filters.detectors.context import (
     escape_span,
     framed,
     is_escape_tail,
+    run_end,
     skip_unicode_escape,
 )
+
+_CLASSES = [
+    rb"[a-z]",
+    rb"[^&#;" + WHITESPACE + rb"\"'<>\\\x00-\x1f\x7f]",
+    rb"[\x80-\xff]",
+    rb"(?s:.)",
+]
+
+
+@pytest.mark.parametrize("byte_class", _CLASSES)
+def test_byte_table_marks_the_bytes_the_class_matches(byte_class):
+    table = byte_table(byte_class)
+    assert len(table) == 256
+    matches = re.compile(byte_class, re.DOTALL).fullmatch
+    assert [bool(marked) for marked in table] == [
+        matches(bytes((byte,))) is not None for byte in range(256)
+    ]
+
+
+@given(
+    buffer=st.binary(max_size=40),
+    start=st.integers(0, 40),
+    end=st.integers(0, 40),
+    byte_class=st.sampled_from(_CLASSES),
+)
+def test_run_end_stops_where_the_regex_run_stops(buffer, start, end, byte_class):
+    end = min(end, len(buffer))
+    run = re.compile(rb"(?:(?!" + byte_class + rb").)*", re.DOTALL).match(buffer, start, end)
+    expected = run.end() if run is not None else end
+    assert run_end(buffer, start, end, byte_table(byte_class)) == max(expected, start)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ properties that must hold for any input."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import orjson
@@ -14,7 +15,7 @@ from filters.detectors.base import BufferKind, Detector, Hit
 from filters.detectors.custom import custom_detector
 from filters.detectors.organization import organization_detector
 from filters.detectors.registry import BUILTIN_NAMES
-from filters.detectors.scanner import Scanner, hyperscan_available
+from filters.detectors.scanner import Scanner, _in_one_string, hyperscan_available
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -371,3 +372,27 @@ MUST_NOT_FIRE = [
 def test_default_detectors_must_not_fire(redact_text, redact_json, text):
     assert redact_text(text) == text
     assert redact_json({"v": text, "list": [text]}) == {"v": text, "list": [text]}
+
+
+_SCALAR_CLASS = rb"0-9+\-.eEtruflsan"
+_IN_ONE_STRING_ORACLE = re.compile(
+    rb"(?<!\\)(?<!\\.)(?<!\\..)(?<!\\...)(?<!\\....)(?:"
+    rb'[^"\\]*[^"\\' + _SCALAR_CLASS + rb"{}\[\]:,][^\"\\]*"
+    rb"|(?<=[^\n:\[,\\" + _SCALAR_CLASS + rb"])[" + _SCALAR_CLASS + rb"]+)",
+    re.DOTALL,
+)
+"""What ``_in_one_string`` decides, as the regular expression it replaced."""
+
+
+@settings(max_examples=3000)
+@given(
+    padded=st.lists(st.sampled_from(list(b'\n"\\:,[]{}0159.-+eEtraflsnxyz@ \x80\xc3')), max_size=24)
+    .map(bytes)
+    .map(lambda body: b"\n" + body + b"\n"),
+    data=st.data(),
+)
+def test_in_one_string_agrees_with_the_regex_it_replaced(padded, data):
+    low = data.draw(st.integers(1, len(padded) - 1))
+    high = data.draw(st.integers(low + 1, len(padded)))
+    expected = _IN_ONE_STRING_ORACLE.fullmatch(padded, low, high) is not None
+    assert _in_one_string(padded, low, high) is expected
