@@ -244,6 +244,7 @@ class _PolicyCompiler:
                 transform=transform,
                 keep=keep,
                 pure=transform.apply if isinstance(transform, Memo) else None,
+                keeps_up_to=rule.params["max_length"] if rule.action == "truncate" else None,
             ),
             selectors,
         )

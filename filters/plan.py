@@ -188,7 +188,15 @@ class Plan:
         placed = _still_placed(deferred, document)
         swept: dict[str, str] = {}
         if self._sweep is not None:
-            strings = [value for *_, value in placed if type(value) is str]
+            # A string no late rule would change even once swept (a short note under a
+            # long truncation limit) is left to the sweep of the document.
+            growth = max(1, self._sweep.growth)
+            may_change = self._fields.late_may_change
+            strings = [
+                value
+                for _, _, rules, _, value in placed
+                if type(value) is str and may_change(rules, len(value) * growth)
+            ]
             swept = self._sweep.redact_strings(strings, outcome)
         for node, key, rules, path, value in placed:
             if type(value) is str and value in swept:

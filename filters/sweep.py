@@ -22,6 +22,13 @@ class DetectorSweep:
     rule_of_detector: dict[str, str]
 
     @property
+    def growth(self) -> int:
+        """How many times longer (in characters) the sweep can make a string at most:
+        every hit is at least one character, replaced by at most the longest
+        replacement."""
+        return max((len(detector.replacement) for detector in self.scanner.detectors), default=1)
+
+    @property
     def first_rule(self) -> str:
         """The rule the sweep's changes to a single value are named after."""
         return next(iter(self.rule_of_detector.values()))

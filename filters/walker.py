@@ -44,6 +44,9 @@ class FieldRule:
     transform: Transform | None = None
     keep: PathAutomaton | None = None
     pure: Callable[[Any], Any] | None = None
+    keeps_up_to: int | None = None
+    """For a ``LATE`` rule: strings of at most this many characters come out unchanged
+    (a truncation's ``max_length``); None when any string may change."""
 
 
 Deferred = tuple[Any, Any, tuple[int, ...], list[str | int] | None, Any]
@@ -120,6 +123,15 @@ class FieldWalker:
         if automaton.descends(start) and type(node) in CONTAINERS:
             self._walk((node,), start, depth, outcome, skip, path, deferred)
         return node
+
+    def late_may_change(self, rule_numbers: tuple[int, ...], length: int) -> bool:
+        """Whether any of the ``LATE`` rules ``rule_numbers`` may change a string of
+        ``length`` characters."""
+        for number in rule_numbers:
+            limit = self._rules[number].keeps_up_to
+            if limit is None or length > limit:
+                return True
+        return False
 
     def apply_late(
         self,

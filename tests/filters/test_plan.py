@@ -1056,6 +1056,34 @@ def test_each_sweep_rule_counts_its_own_detectors():
     assert dict(result.outcome.rule_hits) == {"mail": 1, "cards": 1}
 
 
+@pytest.mark.parametrize("max_length", [1000, 40, 24])
+def test_short_strings_left_to_the_document_sweep_come_out_the_same(max_length):
+    # At 1000 every note is far enough under the limit that no sweep can push it over:
+    # only the sweep of the document sees it. At 24 and 40 they are swept first.
+    notes = ["mail a@example.com", "card 4111 1111 1111 1111 ok", "none here"]
+    result = plan(cut(max_length), sweep_rule()).scrub(
+        {"batch": [{"properties": {"note": note}} for note in notes]}, "batch[*]"
+    )
+    assert [event["properties"]["note"] for event in result.value["batch"]] == [
+        "mail [email]",
+        "card [card] ok",
+        "none here",
+    ]
+    assert dict(result.outcome.detector_hits) == {"email": 1, "card": 1}
+    assert dict(result.outcome.rule_hits) == {"sweep": 2}
+
+
+def test_a_string_the_sweep_could_push_over_the_limit_is_swept_before_cutting():
+    # 11 characters, each a possible hit: swept, it could grow past 20. It is swept
+    # first, so the cut applies to the swept text and the limit holds.
+    note = "?token=abc "
+    result = plan(cut(20), sweep_rule("sweep", "sensitive_query_params")).scrub(
+        {"properties": {"note": note}}
+    )
+    assert result.value == {"properties": {"note": "?token=[redacted] "}}
+    assert len(result.value["properties"]["note"]) <= 20
+
+
 def test_without_a_sweep_truncate_only_cuts():
     result = plan(cut(10)).scrub({"properties": {"note": "a@example.com is long"}})
     assert result.value == {"properties": {"note": "a@example~"}}

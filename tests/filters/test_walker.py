@@ -341,3 +341,15 @@ def test_a_removed_value_is_not_deferred() -> None:
     result, deferred = walk_deferring(rules, {"a": "x", "b": "y"})
     assert result == {"b": "y"}
     assert deferred == []
+
+
+def test_late_may_change_reads_each_rules_limit() -> None:
+    cut_at_5 = FieldRule("short", FieldKind.LATE, frozenset(), suffix("~"), keeps_up_to=5)
+    cut_at_9 = FieldRule("long", FieldKind.LATE, frozenset(), suffix("~"), keeps_up_to=9)
+    unlimited = FieldRule("any", FieldKind.LATE, frozenset(), suffix("~"))
+    fields = walker((cut_at_5, ["a"]), (cut_at_9, ["b"]), (unlimited, ["c"]))
+    assert not fields.late_may_change((0, 1), 5)
+    assert fields.late_may_change((0, 1), 6)
+    assert not fields.late_may_change((1,), 9)
+    assert fields.late_may_change((2,), 0)
+    assert not fields.late_may_change((), 100)
