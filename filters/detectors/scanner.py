@@ -126,6 +126,11 @@ def _offset_bits(padded: bytes) -> int:
     return len(padded).bit_length()
 
 
+def _packed(pattern: int, start: int, end: int, shift: int) -> int:
+    """One match as :data:`Matches` holds it."""
+    return (pattern << shift | start) << shift | end
+
+
 class _Collector:
     """What the hyperscan callback appends matches to, packed with ``shift`` bits per
     offset (see :data:`Matches`)."""
@@ -137,8 +142,7 @@ class _Collector:
 
 def _collect(pattern: int, start: int, end: int, _flags: int, collector: _Collector) -> None:
     """Hyperscan match callback (the context is a :class:`_Collector`)."""
-    shift = collector.shift
-    collector.found.append((pattern << shift | start) << shift | end)
+    collector.found.append(_packed(pattern, start, end, collector.shift))
 
 
 class _HyperscanEngine:
@@ -214,7 +218,7 @@ class _Re2Engine:
         position = 0
         while (match := regex.search(padded, position)) is not None:
             start, end = match.span()
-            append((pattern << shift | start) << shift | end)
+            append(_packed(pattern, start, end, shift))
             position = end - 2
 
     def _unframed_matches(self, pattern: int, padded: bytes, shift: int, found: Matches) -> None:
@@ -226,7 +230,7 @@ class _Re2Engine:
             start, end = match.span()
             if end > start and end not in seen_ends:
                 seen_ends.add(end)
-                append((pattern << shift | start) << shift | end)
+                append(_packed(pattern, start, end, shift))
             position = start + 1
 
 
