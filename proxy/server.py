@@ -17,6 +17,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -432,11 +433,12 @@ def _count(route: Route, verdict: str) -> None:
 
 
 def _count_outcome(route: Route, outcome: Outcome) -> None:
+    # Rule ids and detector names come from the settings: few, so their series are cached.
     for rule, hits in outcome.rule_hits.items():
-        metrics.RULE_HITS.labels(route=route.name, rule=rule).inc(hits)
+        metrics.labelled(metrics.RULE_HITS, route.name, rule).inc(hits)
     _EXCHANGE.get().rule_hits = dict(outcome.rule_hits)
     for detector, hits in outcome.detector_hits.items():
-        metrics.DETECTOR_HITS.labels(route=route.name, detector=detector).inc(hits)
+        metrics.labelled(metrics.DETECTOR_HITS, route.name, detector).inc(hits)
     metrics.labelled(metrics.EVENTS, route.name, "kept").inc(outcome.events_out)
     metrics.labelled(metrics.EVENTS, route.name, "dropped").inc(
         outcome.events_in - outcome.events_out
@@ -638,6 +640,7 @@ class ScrubgateServer:
                 ProcessAdmin(self.holder, self.ready).app(), "admin", admin.host, admin.port, None
             )
         _freeze_long_lived_objects()
+        gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
         self.ready.set()
 
     async def _serve(
@@ -734,6 +737,16 @@ class ScrubgateServer:
 
     def _reload_from_signal(self) -> None:
         log_reload(log, self.holder.reload(), "SIGHUP")
+
+
+_YOUNG_GENERATION_THRESHOLD: Final = 5_000
+"""Container objects allocated (net of those freed) between two collections of the
+youngest generation; CPython's default is 700. Parsing a 127 KB batch allocates ~460
+containers that all die together when the request ends: at 700 a collection ran about
+every other request, traversed the live document and promoted it to the older
+generations, ~0.09 ms a request (3% of the CPU of scrubbing that batch, measured under
+load). At 5,000 a collection runs when garbage only the collector can free (reference
+cycles) has piled up, or while a body of over ~1 MB is parsed."""
 
 
 def _freeze_long_lived_objects(_snapshot: Snapshot | None = None) -> None:

@@ -63,6 +63,16 @@ def run_end(buffer: bytes, start: int, end: int, stops: bytes) -> int:
     return index
 
 
+def run_start(buffer: bytes, start: int, end: int, stops: bytes) -> int:
+    """:func:`run_end` backwards: the offset after the last byte in ``[start, end)``
+    marked in ``stops``, or ``start``: where a run of unmarked bytes that ends at ``end``
+    begins."""
+    index = end
+    while index > start and not stops[buffer[index - 1]]:
+        index -= 1
+    return index
+
+
 def escape_span(buffer: bytes, index: int) -> tuple[int, int] | None:
     """The ``[start, end)`` of the backslash escape that covers ``buffer[index]``, or None.
 

@@ -23,6 +23,7 @@ from filters.detectors.context import (
     is_escape_tail,
     literal,
     run_end,
+    run_start,
     skip_unicode_escape,
 )
 
@@ -229,18 +230,33 @@ def mac() -> Detector:
 
 # --- URL userinfo -----------------------------------------------------------------------
 
-# The candidate is "://userinfo@" and its lead byte is the last character of the scheme.
-_USERINFO_PATTERN: Final = framed(
-    rb"://[^/?#@" + WHITESPACE + rb"\"'<>\\]+@",
-    trail=rb"[^@/?#" + WHITESPACE + rb"\"'<>\\]",
-    lead=rb"[a-z0-9+.-]",
-)
+# The candidate is the "@" that ends a URL's userinfo, and the validator reads back to the
+# "://" before it. Led by "://" instead (every URL holds one, and a JSON batch of events
+# holds hundreds), the pattern cost the scan ~80 µs per 120 KB; "@" is rare.
+_USERINFO_STOPS: Final = rb"[/?#@" + WHITESPACE + rb"\"'<>\\]"
+"""Bytes a URL's userinfo cannot hold: its delimiters, whitespace, quotes and the
+backslash (in JSON, the start of an escape)."""
+_USERINFO_PATTERN: Final = framed(b"@", trail=rb"[^@/?#" + WHITESPACE + rb"\"'<>\\]")
+_NOT_IN_USERINFO: Final = byte_table(_USERINFO_STOPS)
+_SCHEME_CHARS: Final = ALNUM | frozenset(b"+.-")
+_COLON: Final = 0x3A
+_SLASH: Final = 0x2F
 
 
 def _validate_userinfo(buffer: bytes, start: int, end: int) -> list[Span]:
-    userinfo_start = start + 3  # after "://"
-    userinfo_end = end - 1  # the "@"
-    return [(userinfo_start, userinfo_end)] if userinfo_start < userinfo_end else []
+    """``start`` is the "@"; the userinfo is the run before it back to a "://" that
+    follows a scheme character (``[a-z0-9+.-]://[^/?#@...]+@``, read from the end)."""
+    userinfo_start = run_start(buffer, 0, start, _NOT_IN_USERINFO)
+    if (
+        userinfo_start == start
+        or userinfo_start < 4
+        or buffer[userinfo_start - 1] != _SLASH
+        or buffer[userinfo_start - 2] != _SLASH
+        or buffer[userinfo_start - 3] != _COLON
+        or buffer[userinfo_start - 4] not in _SCHEME_CHARS
+    ):
+        return []
+    return [(userinfo_start, start)]
 
 
 def url_userinfo() -> Detector:

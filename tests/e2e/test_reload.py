@@ -192,3 +192,36 @@ async def test_a_replaced_plan_is_garbage_collected(tmp_path):
         assert old_plan() is None
     finally:
         await server.stop()
+
+
+async def test_a_started_server_does_not_collect_while_a_batch_is_parsed(tmp_path):
+    """A parsed batch's objects all die together when its request ends; the collector's
+    default threshold (700 containers) made it traverse them about every other request."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        "version: 1\n"
+        "listeners: [{name: main, port: 0}]\n"
+        "admin: {port: 0}\n"
+        "policies: {p: {rules: [{id: redact, action: redact}]}}\n"
+        "routes: [{name: r, upstream: 'http://127.0.0.1:9', category: analytics, policy: p}]\n"
+    )
+    event = {"context": {"page": {"url": "https://x.example/"}, "traits": {"plan": "pro"}}}
+    batch = orjson.dumps({"batch": [{**event, "items": [{"n": n} for n in range(40)]}] * 20})
+    thresholds = gc.get_threshold()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    server = ScrubgateServer(SettingsHolder(str(path), {}))
+    await server.start()
+    gc.callbacks.append(count)
+    try:
+        for _ in range(20):
+            orjson.loads(batch)
+        assert collections == []
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*thresholds)
+        await server.stop()

@@ -19,6 +19,7 @@ from filters.detectors.context import (
     framed,
     is_escape_tail,
     run_end,
+    run_start,
     skip_unicode_escape,
 )
 
@@ -51,6 +52,22 @@ def test_run_end_stops_where_the_regex_run_stops(buffer, start, end, byte_class)
     run = re.compile(rb"(?:(?!" + byte_class + rb").)*", re.DOTALL).match(buffer, start, end)
     expected = run.end() if run is not None else end
     assert run_end(buffer, start, end, byte_table(byte_class)) == max(expected, start)
+
+
+@given(
+    buffer=st.binary(max_size=40),
+    start=st.integers(0, 40),
+    end=st.integers(0, 40),
+    byte_class=st.sampled_from(_CLASSES),
+)
+def test_run_start_is_run_end_read_backwards(buffer, start, end, byte_class):
+    end = min(end, len(buffer))
+    start = min(start, end)
+    reversed_start = len(buffer) - end
+    expected = len(buffer) - run_end(
+        buffer[::-1], reversed_start, len(buffer) - start, byte_table(byte_class)
+    )
+    assert run_start(buffer, start, end, byte_table(byte_class)) == expected
 
 
 @pytest.mark.parametrize(

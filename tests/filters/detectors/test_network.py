@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -204,6 +206,40 @@ def test_url_userinfo_json(redact_json, text, expected):
 @pytest.mark.parametrize("text", USERINFO_NEGATIVES)
 def test_url_userinfo_negatives(redact_text, text):
     assert redact_text(text, "url_userinfo") == text
+
+
+# The pattern the "@"-led detector replaced, as the reference for what it must find:
+# the run between a scheme's "://" and the first "@" after it.
+_USERINFO_REFERENCE = re.compile(
+    rb"(?i)(?<=[a-z0-9+.-]://)[^/?#@\t\n\x0b\x0c\r \"'<>\\]+(?=@[^@/?#\t\n\x0b\x0c\r \"'<>\\])"
+)
+_URL_PIECE = st.tuples(
+    st.sampled_from(["https", "h", "S", "+", "", " ", "@", "/"]),
+    st.sampled_from(["://", "://", "://", ":/", "//"]),
+    st.lists(
+        st.sampled_from(["u", "P", ":", "%40", "!;=", "u:p", "/", "@", " ", "?", "\\\\", "'"]),
+        max_size=3,
+    ).map("".join),
+    st.sampled_from(["@", "@", "@", "@@", ""]),
+    st.sampled_from(["h", "example.com", "[::1]", "", "/", "@", " ", "?", '"']),
+).map("".join)
+_URLISH = st.lists(
+    st.one_of(_URL_PIECE, st.sampled_from(["://", "@", " ", "x", "/"])), max_size=4
+).map("".join)
+"""Near-misses around "scheme://userinfo@host", several per text."""
+
+
+@given(text=_URLISH)
+@settings(max_examples=3000)
+def test_url_userinfo_finds_what_the_scheme_led_pattern_found(scanners, backend, text):
+    padded = b"\n" + text.encode() + b"\n"
+    expected = [
+        (match.start() - 1, match.end() - 1) for match in _USERINFO_REFERENCE.finditer(padded)
+    ]
+    scanner = scanners.get(("url_userinfo",), backend)
+    assert [
+        (hit.start, hit.end) for hit in scanner.find(text.encode(), BufferKind.TEXT)
+    ] == expected
 
 
 def test_url_userinfo_keeps_host_next_to_email_detector(redact_text):
