@@ -10,8 +10,11 @@ afterwards. Scrubbing one document is four passes, each skipping what no rule re
    :class:`~filters.selectors.PathAutomaton`, visits only subtrees some selector reaches
    and applies every matching rule to each value once.
 3. **Late rules** (``truncate``): the walk of pass 2 only notes what they select; after
-   it, those strings go through the sweep's detectors (in one batch), then the late
-   rules apply, so that a cut can never hide part of a sensitive value from them.
+   it, the strings they would cut go through the sweep's detectors (in one batch), then
+   the late rules apply, so that a cut can never hide part of a sensitive value from
+   them. A string only a sweep could push past its limit is left in place, unless the
+   document sweep's hits could have added enough characters to it (then it is swept and
+   cut like the others, and the document swept again).
 4. **Detector sweep**: ``redact`` rules on ``**`` run last over the serialized document
    (keys and values alike) with one multi-pattern scan, so the cost of "every detector on
    every string" is one pass over bytes, not a Python loop over strings. The spliced
@@ -128,9 +131,10 @@ class Plan:
             self._scrub_batch(document, path, outcome, deferred)
         if outcome.all_events_dropped:
             return ScrubResult(json=b"null", outcome=outcome, _value=None, _parsed=True)
+        uncertain: list[Deferred] = []
         if deferred:
-            document = self._apply_late_rules(document, deferred, outcome)
-        return self._sweep_detectors(document, outcome)
+            document, uncertain = self._apply_late_rules(document, deferred, outcome)
+        return self._sweep_detectors(document, outcome, uncertain)
 
     def scrub_text(self, text: str) -> tuple[str, Outcome]:
         """Run the detector sweep over one free-text string (a log line, a filename)."""
@@ -182,21 +186,37 @@ class Plan:
 
     # --- pass 3: late rules (truncate) ------------------------------------------------
 
-    def _apply_late_rules(self, document: Any, deferred: list[Deferred], outcome: Outcome) -> Any:
-        """Apply the late rules the walk deferred, first sweeping the strings they
-        select (in one batch); return the document (new if it was itself selected)."""
+    def _apply_late_rules(
+        self, document: Any, deferred: list[Deferred], outcome: Outcome
+    ) -> tuple[Any, list[Deferred]]:
+        """Apply the late rules the walk deferred to the values they change as they are,
+        first sweeping those strings (in one batch); return the document (new if it was
+        itself selected) and the strings only a sweep could push past a rule's limit,
+        which :meth:`_sweep_detectors` settles.
+
+        A string no late rule would change even once swept (a short note under a long
+        truncation limit) is left to the sweep of the document."""
         placed = _still_placed(deferred, document)
+        if self._sweep is None:
+            return self._sweep_and_cut(document, placed, outcome), []
+        growth = self._sweep.growth
+        may_change = self._fields.late_may_change
+        cut: list[Deferred] = []
+        uncertain: list[Deferred] = []
+        for entry in placed:
+            value = entry[4]
+            if type(value) is not str or may_change(entry[2], len(value)):
+                cut.append(entry)
+            elif may_change(entry[2], len(value) * growth):
+                uncertain.append(entry)
+        return self._sweep_and_cut(document, cut, outcome), uncertain
+
+    def _sweep_and_cut(self, document: Any, placed: list[Deferred], outcome: Outcome) -> Any:
+        """Sweep the strings of ``placed`` (in one batch), then apply their late rules;
+        return the document (new if it was itself selected)."""
         swept: dict[str, str] = {}
         if self._sweep is not None:
-            # A string no late rule would change even once swept (a short note under a
-            # long truncation limit) is left to the sweep of the document.
-            growth = max(1, self._sweep.growth)
-            may_change = self._fields.late_may_change
-            strings = [
-                value
-                for _, _, rules, _, value in placed
-                if type(value) is str and may_change(rules, len(value) * growth)
-            ]
+            strings = [value for *_, value in placed if type(value) is str]
             swept = self._sweep.redact_strings(strings, outcome)
         for node, key, rules, path, value in placed:
             if type(value) is str and value in swept:
@@ -210,14 +230,32 @@ class Plan:
                 node[key] = value
         return document
 
+    def _late_rules_may_cut(self, uncertain: list[Deferred], counts: dict[str, int]) -> bool:
+        """Whether a sweep with these hit counts may have pushed one of the ``uncertain``
+        strings past the limit of its late rules."""
+        assert self._sweep is not None  # only a sweep leaves strings uncertain
+        added = self._sweep.most_added(counts)
+        may_change = self._fields.late_may_change
+        return any(may_change(rules, len(value) + added) for _, _, rules, _, value in uncertain)
+
     # --- pass 4: detector sweep --------------------------------------------------------
 
-    def _sweep_detectors(self, document: Any, outcome: Outcome) -> ScrubResult:
+    def _sweep_detectors(
+        self, document: Any, outcome: Outcome, uncertain: list[Deferred]
+    ) -> ScrubResult:
         serialized = _serialize(document)
         _check_values(document, serialized, self._limits.max_values)
         if self._sweep is None:
             return ScrubResult(json=serialized, outcome=outcome)
-        scrubbed, counts, keys_changed = self._sweep.scanner.redact_json(serialized)
+        scanner = self._sweep.scanner
+        scrubbed, counts, keys_changed = scanner.redact_json(serialized)
+        if uncertain and self._late_rules_may_cut(uncertain, counts):
+            # Rare (a string close to its limit, in a document with hits): those strings
+            # are swept and cut first, as the longer ones were, and the document swept
+            # again; nothing of the first sweep was counted.
+            document = self._sweep_and_cut(document, uncertain, outcome)
+            serialized = _serialize(document)
+            scrubbed, counts, keys_changed = scanner.redact_json(serialized)
         if scrubbed is serialized:
             return ScrubResult(json=serialized, outcome=outcome)
         self._sweep.count(counts, outcome)

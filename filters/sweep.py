@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,20 +12,30 @@ from filters.detectors.scanner import Scanner
 from filters.outcome import Outcome, PayloadError
 
 
-@dataclass(frozen=True, slots=True)
 class DetectorSweep:
     """The detectors of a policy's ``redact`` rules on ``**``, in one scanner, and the
-    rule each detector's hits are counted for."""
+    rule each detector's hits are counted for. Read-only once built."""
 
-    scanner: Scanner
-    rule_of_detector: dict[str, str]
+    __slots__ = ("_added_per_hit", "growth", "rule_of_detector", "scanner")
 
-    @property
-    def growth(self) -> int:
+    def __init__(self, scanner: Scanner, rule_of_detector: dict[str, str]) -> None:
+        self.scanner = scanner
+        self.rule_of_detector = rule_of_detector
+        longest = max((len(detector.replacement) for detector in scanner.detectors), default=0)
+        self.growth = max(1, longest)
         """How many times longer (in characters) the sweep can make a string at most:
         every hit is at least one character, replaced by at most the longest
-        replacement."""
-        return max((len(detector.replacement) for detector in self.scanner.detectors), default=1)
+        replacement; 1 at least, the factor of a string without hits."""
+        self._added_per_hit = {
+            detector.name: max(0, len(detector.replacement) - 1) for detector in scanner.detectors
+        }
+
+    def most_added(self, counts: dict[str, int]) -> int:
+        """The most characters a sweep with these hit counts per detector can have added
+        to any one string: a hit takes at least one character out and puts its
+        replacement in."""
+        added_per_hit = self._added_per_hit
+        return sum(added_per_hit[name] * count for name, count in counts.items())
 
     @property
     def first_rule(self) -> str:

@@ -29,7 +29,8 @@ _COLON: Final = 0x3A
 _BACKSLASH: Final = 0x5C
 _SCALAR: Final = frozenset(b"0123456789+-.eEtruflsan")
 """Bytes of a bare JSON number, ``true``, ``false`` or ``null``."""
-_SCALAR_BYTES: Final = bytes(sorted(_SCALAR))
+SCALAR_BYTES: Final = bytes(sorted(_SCALAR))
+"""The same bytes, for ``bytes.translate`` and byte tables."""
 _OUTSIDE_STRINGS: Final = bytes(sorted(_SCALAR | frozenset(b'{}[]:,"')))
 """Every byte canonical JSON can hold outside a string literal."""
 _JSON_SCALAR: Final = re.compile(
@@ -59,7 +60,7 @@ class JsonSpans:
             if segment.translate(None, _OUTSIDE_STRINGS):
                 # A byte only strings hold, and no quote to leave the string by.
                 return self._clip_escapes(start, end)
-            if not segment.translate(None, _SCALAR_BYTES):
+            if not segment.translate(None, SCALAR_BYTES):
                 scalar = self._possible_bare_scalar(start, end)
                 if scalar is None or self._inside_string(start):
                     return self._clip_escapes(start, end)

@@ -34,7 +34,7 @@ import re2
 from filters.detectors import replacements
 from filters.detectors.base import BufferKind, Detector, Hit, Span, Validator
 from filters.detectors.context import WHITESPACE_BYTES, is_escape_tail, run_end
-from filters.detectors.json_spans import JsonSpans, any_in_object_key
+from filters.detectors.json_spans import SCALAR_BYTES, JsonSpans, any_in_object_key
 
 try:  # hyperscan ships x86-64 wheels only
     import hyperscan
@@ -62,8 +62,6 @@ as a token once its neighbour is replaced, settles one token per pass)."""
 # bracket of "(415) 555-2671", the "/" of "/home/...", the ":" of "::1" can).
 _SAFE_BEFORE: Final = WHITESPACE_BYTES | frozenset(b"\"',;([{<>&|!?#*=")
 _SAFE_AFTER: Final = WHITESPACE_BYTES | frozenset(b"\"',;)]}>&|!?#*=[{<\\")
-_SCALAR_BYTES: Final = b"0123456789+-.eEtruflsan"
-"""Bytes of a bare JSON number, ``true``, ``false`` or ``null``."""
 _STRING_ONLY: Final = 0
 _SCALAR: Final = 1
 _STRUCTURE: Final = 2
@@ -72,7 +70,7 @@ _BYTE_CLASS: Final = bytes(
     _STRING_EDGE
     if byte in b'"\\'
     else _SCALAR
-    if byte in _SCALAR_BYTES
+    if byte in SCALAR_BYTES
     else _STRUCTURE
     if byte in b"{}[]:,"
     else _STRING_ONLY
@@ -81,7 +79,7 @@ _BYTE_CLASS: Final = bytes(
 """Per byte, where canonical JSON can hold it: only in a string, in a bare scalar, in
 structure, or at a string's edge (a quote, or the backslash of an escape)."""
 _MAYBE_BARE_AFTER: Final = bytes(
-    1 if byte in b"\n:[,\\" + _SCALAR_BYTES else 0 for byte in range(256)
+    1 if byte in b"\n:[,\\" + SCALAR_BYTES else 0 for byte in range(256)
 )
 """Bytes after which a run of scalar bytes may stand outside a string: those a bare
 scalar follows (the pad, a newline, is the buffer's edge), another scalar byte (the run

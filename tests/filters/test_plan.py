@@ -1084,6 +1084,62 @@ def test_a_string_the_sweep_could_push_over_the_limit_is_swept_before_cutting():
     assert len(result.value["properties"]["note"]) <= 20
 
 
+def _serializing_documents(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The dicts ``orjson.dumps`` is asked to serialize from now on (documents)."""
+    documents: list[Any] = []
+    real_dumps = orjson.dumps
+
+    def counting_dumps(value: Any, *args: Any) -> bytes:
+        if type(value) is dict:
+            documents.append(value)
+        return real_dumps(value, *args)
+
+    monkeypatch.setattr(orjson, "dumps", counting_dumps)
+    return documents
+
+
+def test_a_string_the_hits_of_the_document_cannot_push_over_is_swept_once(monkeypatch):
+    # 29 characters under a limit of 40: some sweep could push it over (3 characters
+    # may become "[redacted]"), but the document's one hit adds 6 at most ("[email]").
+    document = {"properties": {"note": "mail a@example.com then lorem"}}
+    documents = _serializing_documents(monkeypatch)
+    result = plan(cut(40), sweep_rule("sweep", "email", "sensitive_query_params")).scrub(document)
+    assert result.value == {"properties": {"note": "mail [email] then lorem"}}
+    assert dict(result.outcome.rule_hits) == {"sweep": 1}
+    assert len(documents) == 1
+
+
+@pytest.mark.parametrize(
+    ("note", "swept", "hits"),
+    [
+        pytest.param(
+            "m a@example.com " + "y" * 23,
+            "m [email] " + "y" * 23,
+            {"sweep": 1},
+            id="hit-shrinks-it",
+        ),
+        pytest.param(
+            "?token=a " + "y" * 31,
+            "?token=[redacted] " + "y" * 21 + "~",
+            {"sweep": 1, "cut": 1},
+            id="hit-grows-it-past-the-limit",
+        ),
+    ],
+)
+def test_a_string_the_hits_could_push_over_is_swept_and_cut_then_the_document_again(
+    monkeypatch, note, swept, hits
+):
+    # 39-40 characters under a limit of 40, and the document's hits may add 9: the note
+    # is swept and cut as a longer one would be, and its hit is counted once.
+    documents = _serializing_documents(monkeypatch)
+    result = plan(cut(40), sweep_rule("sweep", "email", "sensitive_query_params")).scrub(
+        {"properties": {"note": note}, "m": "?token=b"}
+    )
+    assert result.value == {"properties": {"note": swept}, "m": "?token=[redacted]"}
+    assert dict(result.outcome.rule_hits) == {**hits, "sweep": hits["sweep"] + 1}
+    assert len(documents) == 2
+
+
 def test_without_a_sweep_truncate_only_cuts():
     result = plan(cut(10)).scrub({"properties": {"note": "a@example.com is long"}})
     assert result.value == {"properties": {"note": "a@example~"}}
