@@ -25,6 +25,7 @@ COMPILED_MODULES = [
     "filters/detectors/credentials.py",
     "filters/detectors/financial.py",
     "filters/detectors/network.py",
+    "filters/actions/generalize.py",
 ]
 """The engine's hot path; ``proxy.build.COMPILED_MODULES`` names the same modules."""
 

@@ -30,6 +30,7 @@ COMPILED_MODULES: Final = (
     "filters.detectors.credentials",
     "filters.detectors.financial",
     "filters.detectors.network",
+    "filters.actions.generalize",
 )
 """The modules ``setup.py`` compiles (the hot path of :meth:`filters.plan.Plan.scrub`)."""
 
