@@ -172,9 +172,8 @@ async def test_watched_settings_file_reloads_on_change_and_skips_broken_versions
         await server.stop()
 
 
-async def test_a_replaced_plan_is_garbage_collected(tmp_path):
-    """Startup objects are frozen out of the cyclic collector for speed; a reload lifts
-    the freeze first, so the plan it replaces does not stay in memory."""
+def _one_route_settings(tmp_path: Path) -> Path:
+    """A settings file with one scrub route and ephemeral ports."""
     path = tmp_path / "settings.yaml"
     path.write_text(
         "version: 1\n"
@@ -183,6 +182,13 @@ async def test_a_replaced_plan_is_garbage_collected(tmp_path):
         "policies: {p: {rules: [{id: redact, action: redact}]}}\n"
         "routes: [{name: r, upstream: 'http://127.0.0.1:9', category: analytics, policy: p}]\n"
     )
+    return path
+
+
+async def test_a_replaced_plan_is_garbage_collected(tmp_path):
+    """Startup objects are frozen out of the cyclic collector for speed; a reload lifts
+    the freeze first, so the plan it replaces does not stay in memory."""
+    path = _one_route_settings(tmp_path)
     server = ScrubgateServer(SettingsHolder(str(path), {}))
     await server.start()
     try:
@@ -197,14 +203,7 @@ async def test_a_replaced_plan_is_garbage_collected(tmp_path):
 async def test_a_started_server_does_not_collect_while_a_batch_is_parsed(tmp_path):
     """A parsed batch's objects all die together when its request ends; the collector's
     default threshold (700 containers) made it traverse them about every other request."""
-    path = tmp_path / "settings.yaml"
-    path.write_text(
-        "version: 1\n"
-        "listeners: [{name: main, port: 0}]\n"
-        "admin: {port: 0}\n"
-        "policies: {p: {rules: [{id: redact, action: redact}]}}\n"
-        "routes: [{name: r, upstream: 'http://127.0.0.1:9', category: analytics, policy: p}]\n"
-    )
+    path = _one_route_settings(tmp_path)
     event = {"context": {"page": {"url": "https://x.example/"}, "traits": {"plan": "pro"}}}
     batch = orjson.dumps({"batch": [{**event, "items": [{"n": n} for n in range(40)]}] * 20})
     thresholds = gc.get_threshold()
