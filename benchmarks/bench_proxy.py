@@ -84,6 +84,8 @@ WORKERS = {"scrub-2w": 2}
 """scrubgate scenarios run with more than one worker process, on every CPU (not pinned)."""
 EVENTS_PER_REQUEST = 20
 REFERENCE_PAYLOADS = ROOT.parent / "shared" / "reference-payloads"
+GENERATED_SEED = 7
+"""The seed of the first generated batch (``payloads.analytics_batch``'s default)."""
 OPEN_LOOP_BATCH = "33 KB"
 DISTURBED = 0.2
 """Share of the proxy CPU taken by other processes above which a run is repeated."""
@@ -111,6 +113,8 @@ class Options:
     """Timed closed-loop runs of every scenario per batch and encoding, interleaved."""
     generator: str
     payloads: str
+    distinct: int
+    """Different batches per size, sent in turn (generated payloads only)."""
     baseline_loop: str
     workers_every_batch: bool
     """Whether the scenarios of several workers run for every batch and encoding (named
@@ -121,7 +125,12 @@ class Options:
 class Batch:
     label: str
     source: str
-    document: bytes
+    documents: tuple[bytes, ...]
+    """The batches of this size, sent in turn; one unless ``--distinct``."""
+
+    @property
+    def document(self) -> bytes:
+        return self.documents[0]
 
 
 @dataclass(slots=True)
@@ -151,21 +160,27 @@ class Target:
 # --- payloads -------------------------------------------------------------------------------
 
 
-def batches(source: str, sizes: tuple[str, ...]) -> list[Batch]:
-    """The batches to send: the reference files of ../shared when present (``auto``),
-    else generated ones of the same shape."""
+def batches(source: str, sizes: tuple[str, ...], distinct: int = 1) -> list[Batch]:
+    """The batches to send: the reference files of ../shared when present (``auto``, and
+    one batch per size), else generated ones of the same shape: ``distinct`` of them per
+    size, each from its own seed (other ids, e-mails, URLs and IPs)."""
+    if source == "reference" and distinct > 1:
+        raise BenchError("--distinct needs generated payloads: there is one reference batch")
     use_reference = source == "reference" or (
-        source == "auto" and (REFERENCE_PAYLOADS / "batch20.json").exists()
+        source == "auto" and distinct == 1 and (REFERENCE_PAYLOADS / "batch20.json").exists()
     )
     chosen = []
     for size in sizes:
         lean = size == "33"
         if use_reference:
             path = REFERENCE_PAYLOADS / ("batch20_lean.json" if lean else "batch20.json")
-            chosen.append(Batch(f"{size} KB", "reference", path.read_bytes()))
+            chosen.append(Batch(f"{size} KB", "reference", (path.read_bytes(),)))
         else:
-            document = orjson.dumps(analytics_batch(lean=lean))
-            chosen.append(Batch(f"{size} KB", "generated", document))
+            documents = tuple(
+                orjson.dumps(analytics_batch(seed=GENERATED_SEED + n, lean=lean))
+                for n in range(distinct)
+            )
+            chosen.append(Batch(f"{size} KB", "generated", documents))
     return chosen
 
 
@@ -345,8 +360,15 @@ async def stop(process: asyncio.subprocess.Process, workers: list[int]) -> None:
 
 
 async def verify(target: Target, bench: Bench, batch: Batch, encoding: str) -> None:
-    """Send one batch through ``target`` and check what the sink received."""
-    body = encode(batch.document, encoding)
+    """Send each batch of ``batch`` through ``target`` and check what the sink received."""
+    for document in batch.documents:
+        await verify_one(target, bench, batch.label, document, encoding)
+
+
+async def verify_one(
+    target: Target, bench: Bench, batch_label: str, document: bytes, encoding: str
+) -> None:
+    body = encode(document, encoding)
     headers = ["Content-Type: application/json"]
     if encoding != "plain":
         headers.append(f"Content-Encoding: {encoding}")
@@ -357,13 +379,13 @@ async def verify(target: Target, bench: Bench, batch: Batch, encoding: str) -> N
     finally:
         bench.sink.capture = False
         connection.close()
-    label = f"{batch.label} {encoding}"
+    label = f"{batch_label} {encoding}"
     if status != 200 or bench.sink.last is None:
         raise BenchError(f"{target.scenario}, {label}: answered {status}, the sink got nothing")
     check_delivery(
         target.scenario,
         label,
-        batch.document,
+        document,
         body,
         None if encoding == "plain" else encoding,
         bench.sink.last,
@@ -448,10 +470,13 @@ async def prepare(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
     """Verify what ``target`` delivers (a proxy), warm it up at one connection, and probe
     its memory at ``--memory-connections``: all before its first timed round."""
     options = bench.options
-    body = encode(batch.document, encoding)
-    body_file = bench.scratch / f"{batch.label.split()[0]}-{encoding}.body"
-    body_file.write_bytes(body)
-    load = loading.Load(target.url, body_file, None if encoding == "plain" else encoding)
+    bodies = [encode(document, encoding) for document in batch.documents]
+    body_files = []
+    for number, body in enumerate(bodies):
+        body_file = bench.scratch / f"{batch.label.split()[0]}-{encoding}-{number}.body"
+        body_file.write_bytes(body)
+        body_files.append(body_file)
+    load = loading.Load(target.url, tuple(body_files), None if encoding == "plain" else encoding)
     if target.pids:
         await verify(target, bench, batch, encoding)
     await loading.closed_loop(options.generator, load, 1, options.warmup)
@@ -462,7 +487,7 @@ async def prepare(target: Target, bench: Bench, batch: Batch, encoding: str) -> 
         ),
         target.pids,
     )
-    return Subject(target, load, len(body), idle, peak, rss_bytes(target.pids))
+    return Subject(target, load, len(bodies[0]), idle, peak, rss_bytes(target.pids))
 
 
 async def timed_round(subject: Subject, bench: Bench) -> None:
@@ -635,7 +660,7 @@ async def run(options: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="scrubgate-bench-") as scratch:
         sink_url = f"http://127.0.0.1:{sink_port}"
         bench = Bench(options, sink, sink_url, Path(scratch), proxy_cpus, set(cpus))
-        chosen = batches(options.payloads, options.sizes)
+        chosen = batches(options.payloads, options.sizes, options.distinct)
         scrubgate_uvloop = await preflight(bench, chosen)
         bench.baseline_loop = _baseline_loop(options.baseline_loop, scrubgate_uvloop)
         results = []
@@ -660,6 +685,7 @@ async def run(options: Options) -> dict[str, Any]:
             "retries": options.retries,
             "rounds": options.rounds,
             "payloads": sorted({batch.source for batch in chosen}),
+            "distinct": options.distinct,
         },
         "results": results,
         "ratios": ratio_rows,
@@ -782,6 +808,14 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
     parser.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--payloads", choices=("auto", "reference", "generated"), default="auto")
     parser.add_argument(
+        "--distinct",
+        type=_positive,
+        default=1,
+        help="different generated batches per size, sent in turn, so that the hash and"
+        " generalize memos hit only on values that repeat (default 1: the same batch,"
+        " they always hit; above 1, payloads auto means generated)",
+    )
+    parser.add_argument(
         "--baseline-loop",
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
@@ -804,6 +838,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, str | None]:
         rounds=args.rounds,
         generator=_generator(parser, args.generator),
         payloads=args.payloads,
+        distinct=args.distinct,
         baseline_loop=args.baseline_loop,
         workers_every_batch=args.scenarios is not None,
     )

@@ -26,10 +26,11 @@ class LoadError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Load:
-    """What to send: the body file, its Content-Encoding, and to which URL."""
+    """What to send: the body files (sent in turn), their Content-Encoding, and to which
+    URL."""
 
     url: str
-    body_file: Path
+    body_files: tuple[Path, ...]
     encoding: str | None
 
 
@@ -72,7 +73,8 @@ async def _builtin(load: Load, options: list[str]) -> LoadResult:
     headers = ["--header", "Content-Type: application/json"]
     if load.encoding:
         headers += ["--header", f"Content-Encoding: {load.encoding}"]
-    command = [sys.executable, "-m", "benchmarks.loadgen", load.url, "--body", str(load.body_file)]
+    command = [sys.executable, "-m", "benchmarks.loadgen", load.url]
+    command += [argument for path in load.body_files for argument in ("--body", str(path))]
     output = await _run([*command, *headers, *options], os.environ | {"PYTHONPATH": str(ROOT)})
     result = json.loads(output)
     return _checked(
@@ -85,7 +87,7 @@ async def _wrk(load: Load, connections: int, duration: float) -> LoadResult:
     seconds = max(1, math.ceil(duration))  # wrk takes whole seconds
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
     environment = os.environ | {
-        "BENCH_BODY_FILE": str(load.body_file),
+        "BENCH_BODY_FILES": "\n".join(str(path) for path in load.body_files),
         "BENCH_CONTENT_ENCODING": load.encoding or "",
     }
     output = await _run([*command, "-s", str(WRK_SCRIPT), load.url], environment)

@@ -1,7 +1,7 @@
 """The bundled load generator, used when ``wrk`` is not installed and for constant-rate runs.
 
-    python -m benchmarks.loadgen URL --body FILE [--header 'Name: value'] --connections N
-        --duration SECONDS [--rate PER_SECOND]
+    python -m benchmarks.loadgen URL --body FILE [--body FILE ...] [--header 'Name: value']
+        --connections N --duration SECONDS [--rate PER_SECOND]
 
 Prints one JSON object: requests, errors, elapsed seconds and latency percentiles (ms).
 
@@ -12,7 +12,8 @@ from the *scheduled* time, so a stalled proxy shows up as queueing latency inste
 fewer requests (no coordinated omission).
 
 It runs in its own process on bare asyncio protocols (uvloop when installed), with the
-whole request -- head and body -- built once, so it is not what limits the rate.
+whole request -- head and body -- built once, so it is not what limits the rate. Several
+bodies are sent in turn.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import itertools
 import json
 import time
 from collections.abc import Coroutine
@@ -118,13 +120,16 @@ async def connect(url: str, count: int) -> list[Connection]:
     return connections
 
 
-async def closed_loop(connections: list[Connection], request: bytes, duration: float) -> Tally:
+async def closed_loop(
+    connections: list[Connection], requests: list[bytes], duration: float
+) -> Tally:
     tally = Tally()
     deadline = time.perf_counter() + duration
+    next_request = itertools.cycle(requests).__next__
 
     async def drive(connection: Connection) -> None:
         while (started := time.perf_counter()) < deadline:
-            status = await connection.exchange(request)
+            status = await connection.exchange(next_request())
             tally.add(time.perf_counter() - started, status)
 
     await asyncio.gather(*(drive(connection) for connection in connections))
@@ -132,16 +137,17 @@ async def closed_loop(connections: list[Connection], request: bytes, duration: f
 
 
 async def open_loop(
-    connections: list[Connection], request: bytes, duration: float, rate: float
+    connections: list[Connection], requests: list[bytes], duration: float, rate: float
 ) -> Tally:
     tally = Tally()
+    next_request = itertools.cycle(requests).__next__
     idle = collections.deque(connections)
     backlog: collections.deque[float] = collections.deque()
     tasks = []
 
     async def serve(connection: Connection, scheduled: float) -> None:
         while True:
-            status = await connection.exchange(request)
+            status = await connection.exchange(next_request())
             tally.add(time.perf_counter() - scheduled, status)
             if not backlog:
                 idle.append(connection)
@@ -163,14 +169,14 @@ async def open_loop(
 
 
 async def generate(args: argparse.Namespace) -> dict[str, object]:
-    request = build_request(args.url, Path(args.body).read_bytes(), args.header)
+    requests = [build_request(args.url, Path(body).read_bytes(), args.header) for body in args.body]
     connections = await connect(args.url, args.connections)
     started = time.perf_counter()
     try:
         if args.rate:
-            tally = await open_loop(connections, request, args.duration, args.rate)
+            tally = await open_loop(connections, requests, args.duration, args.rate)
         else:
-            tally = await closed_loop(connections, request, args.duration)
+            tally = await closed_loop(connections, requests, args.duration)
     finally:
         for connection in connections:
             connection.close()
@@ -191,7 +197,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("url")
-    parser.add_argument("--body", required=True, help="file holding the request body")
+    parser.add_argument(
+        "--body",
+        action="append",
+        required=True,
+        help="file holding a request body; given several times, the bodies are sent in turn",
+    )
     parser.add_argument("--header", action="append", default=[], help="'Name: value'")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5.0)

@@ -1,16 +1,37 @@
--- wrk script of bench_proxy.py: POST the body in $BENCH_BODY_FILE (read once) with
--- Content-Type: application/json and, when $BENCH_CONTENT_ENCODING is set, that
--- Content-Encoding. At the end it prints one line "BENCH_RESULT {json}" with the counts
--- and latency percentiles in microseconds, which bench_proxy.py parses.
+-- wrk script of bench_proxy.py: POST the bodies of the files named in $BENCH_BODY_FILES
+-- (one path per line, each read once, sent in turn) with Content-Type: application/json
+-- and, when $BENCH_CONTENT_ENCODING is set, that Content-Encoding. At the end it prints one
+-- line "BENCH_RESULT {json}" with the counts and latency percentiles in microseconds,
+-- which bench_proxy.py parses.
 
-local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
+local bodies = {}
+for path in string.gmatch(os.getenv("BENCH_BODY_FILES"), "[^\n]+") do
+   local file = assert(io.open(path, "rb"))
+   bodies[#bodies + 1] = file:read("*a")
+   file:close()
+end
 wrk.method = "POST"
-wrk.body = file:read("*a")
-file:close()
+wrk.body = bodies[1]
 wrk.headers["Content-Type"] = "application/json"
 local encoding = os.getenv("BENCH_CONTENT_ENCODING")
 if encoding and encoding ~= "" then
    wrk.headers["Content-Encoding"] = encoding
+end
+
+-- One body: wrk sends the request it built from wrk.body. Several: each request is built
+-- once, in init, and request() only hands the next one out.
+if #bodies > 1 then
+   local requests = {}
+   local turn = 0
+   init = function(args)
+      for index, body in ipairs(bodies) do
+         requests[index] = wrk.format(nil, nil, nil, body)
+      end
+   end
+   request = function()
+      turn = turn % #requests + 1
+      return requests[turn]
+   end
 end
 
 done = function(summary, latency, requests)

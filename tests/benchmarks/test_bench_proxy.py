@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_proxy import parse_options
+from benchmarks.bench_proxy import BenchError, batches, parse_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,6 +96,28 @@ def test_rounds_must_be_a_whole_number_of_at_least_one(rounds, capsys):
         parse_options(["--rounds", rounds])
 
     assert f"argument --rounds: {rounds!r}: a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_distinct_batches_are_generated_from_their_own_seeds():
+    (batch,) = batches("generated", ("33",), distinct=3)
+    assert len(set(batch.documents)) == 3
+    assert batch.document == batch.documents[0]
+    assert [len(json.loads(document)["batch"]) for document in batch.documents] == [20] * 3
+    with pytest.raises(BenchError, match="--distinct needs generated payloads"):
+        batches("reference", ("33",), distinct=2)
+
+
+def test_quick_run_with_distinct_batches_verifies_each(tmp_path):
+    report, _ = run_bench(
+        tmp_path,
+        *("--duration", "0.2", "--generator", "builtin", "--sizes", "33", "--distinct", "2"),
+        *("--encodings", "plain", "--scenarios", "scrub"),
+    )
+
+    assert report["options"]["distinct"] == 2
+    assert report["options"]["payloads"] == ["generated"]
+    (result,) = report["results"]
+    assert result["verified"] is True and result["requests"] > 0
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
