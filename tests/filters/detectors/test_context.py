@@ -41,12 +41,16 @@ def test_byte_table_marks_the_bytes_the_class_matches(byte_class):
     ]
 
 
-@given(
-    buffer=st.binary(max_size=40),
-    start=st.integers(0, 40),
-    end=st.integers(0, 40),
-    byte_class=st.sampled_from(_CLASSES),
-)
+_RUNS = {
+    "buffer": st.binary(max_size=40),
+    "start": st.integers(0, 40),
+    "end": st.integers(0, 40),
+    "byte_class": st.sampled_from(_CLASSES),
+}
+"""A buffer, a range that may reach past its end, and the class of bytes that stop a run."""
+
+
+@given(**_RUNS)
 def test_run_end_stops_where_the_regex_run_stops(buffer, start, end, byte_class):
     end = min(end, len(buffer))
     run = re.compile(rb"(?:(?!" + byte_class + rb").)*", re.DOTALL).match(buffer, start, end)
@@ -54,12 +58,7 @@ def test_run_end_stops_where_the_regex_run_stops(buffer, start, end, byte_class)
     assert run_end(buffer, start, end, byte_table(byte_class)) == max(expected, start)
 
 
-@given(
-    buffer=st.binary(max_size=40),
-    start=st.integers(0, 40),
-    end=st.integers(0, 40),
-    byte_class=st.sampled_from(_CLASSES),
-)
+@given(**_RUNS)
 def test_run_start_is_run_end_read_backwards(buffer, start, end, byte_class):
     end = min(end, len(buffer))
     start = min(start, end)
