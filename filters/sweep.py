@@ -21,14 +21,13 @@ class DetectorSweep:
     def __init__(self, scanner: Scanner, rule_of_detector: dict[str, str]) -> None:
         self.scanner = scanner
         self.rule_of_detector = rule_of_detector
-        longest = max((len(detector.replacement) for detector in scanner.detectors), default=0)
-        self.growth = max(1, longest)
-        """How many times longer (in characters) the sweep can make a string at most:
-        every hit is at least one character, replaced by at most the longest
-        replacement; 1 at least, the factor of a string without hits."""
         self._added_per_hit = {
             detector.name: max(0, len(detector.replacement) - 1) for detector in scanner.detectors
         }
+        self.growth = 1 + max(self._added_per_hit.values(), default=0)
+        """How many times longer (in characters) the sweep can make a string at most:
+        every hit is at least one character, replaced by at most the longest
+        replacement; 1 at least, the factor of a string without hits."""
 
     def most_added(self, counts: dict[str, int]) -> int:
         """The most characters a sweep with these hit counts per detector can have added
