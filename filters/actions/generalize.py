@@ -242,27 +242,54 @@ class GeneralizeUrl:
             if self.keep_fragment:
                 fragment = url[hash_at:]
             url = url[:hash_at]
-        query = ""
         q_at = url.find("?")
-        if q_at >= 0:
-            query = url[q_at + 1 :]
-            url = url[:q_at]
-        if "@" in url:
-            url = _strip_userinfo(url)
-        if query and self.allow_params:
-            kept = self._kept_params(query)
+        base = url if q_at < 0 else url[:q_at]
+        if "@" in base:
+            base = _strip_userinfo(base)
+        elif q_at >= 0 and self.allow_params and self._keeps_every_param(url, q_at + 1):
+            return url + fragment  # the usual analytics URL: nothing to drop
+        if q_at >= 0 and self.allow_params:
+            kept = self._kept_params(url, q_at + 1)
             if kept:
-                url = url + "?" + kept
-        return url + fragment
+                return base + "?" + kept + fragment
+        return base + fragment
 
-    def _kept_params(self, query: str) -> str:
-        allow = self.allow_params
+    def _keeps_every_param(self, url: str, start: int) -> bool:
+        """Whether every parameter of the query that starts at ``start`` is allowlisted
+        (an empty query keeps none)."""
+        end = len(url)
+        if start == end:
+            return False
+        while start <= end:
+            amp = url.find("&", start)
+            if amp < 0:
+                amp = end
+            if not self._allowed(url, start, amp):
+                return False
+            start = amp + 1
+        return True
+
+    def _kept_params(self, url: str, start: int) -> str:
+        """The allowlisted parameters of the query that starts at ``start``, in order,
+        joined with ``&``."""
+        end = len(url)
         kept: list[str] = []
-        for param in query.split("&"):
-            name = param.partition("=")[0]
-            if name in allow or (("%" in name or "+" in name) and unquote_plus(name) in allow):
-                kept.append(param)
+        while start <= end:
+            amp = url.find("&", start)
+            if amp < 0:
+                amp = end
+            if self._allowed(url, start, amp):
+                kept.append(url[start:amp])
+            start = amp + 1
         return "&".join(kept)
+
+    def _allowed(self, url: str, start: int, end: int) -> bool:
+        """Whether the parameter ``url[start:end]`` has an allowlisted name, as written
+        or percent-decoded."""
+        equals = url.find("=", start, end)
+        name = url[start : end if equals < 0 else equals]
+        allow = self.allow_params
+        return name in allow or (("%" in name or "+" in name) and unquote_plus(name) in allow)
 
 
 # --------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+from urllib.parse import unquote_plus
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from filters.actions.generalize import (
@@ -341,6 +342,48 @@ def test_url_idempotent_and_never_crashes(value: object) -> None:
             assert "#" not in once  # type: ignore[operator]
         if isinstance(value, str) and not gen.allow_params:
             assert "?" not in once.partition("#")[0]  # type: ignore[union-attr]
+
+
+def _split_reading(gen: GeneralizeUrl, url: str) -> str:
+    """What the docstring of GeneralizeUrl says, read the plain way: split at the first
+    ``#`` and ``?``, the query at every ``&``, each parameter at its first ``=``."""
+    url, hash_mark, fragment = url.partition("#")
+    fragment = hash_mark + fragment if gen.keep_fragment else ""
+    base, _, query = url.partition("?")
+    base = gen.generalize_text(base)  # no "?" or "#" left: only the userinfo goes
+    allow = gen.allow_params
+    kept = "&".join(
+        param
+        for param in (query.split("&") if query else [])
+        if (name := param.partition("=")[0]) in allow or unquote_plus(name) in allow
+    )
+    return base + ("?" + kept if kept else "") + fragment
+
+
+query_names = st.sampled_from(["a", "b", "page", "utm_source", "q+a", "q%20a", "x", "", "%zz"])
+query_params = st.builds(
+    lambda name, value: name + value,
+    query_names,
+    st.sampled_from(["", "=", "=1", "=a=b", "=@h", "==", "=#"]),
+)
+
+
+@given(
+    st.sampled_from(["https://h/p", "https://u:pw@h/p", "//h", "", "h/p@q", "https://h/"]),
+    st.lists(query_params, max_size=5).map("&".join),
+    st.sampled_from(["", "?", "?&", "&"]),
+    st.sampled_from(["", "#", "#f?x=1&a=2"]),
+)
+@example("https://h/p", "", "?", "")  # an empty query keeps no "?", even for the name ""
+@example("https://h/p", "", "?&", "#")
+@example("https://u:pw@h/p", "a=1&utm_source=x", "", "#f")
+@example("https://u:pw@h/p", "a=1&b", "", "")  # every parameter kept, userinfo still goes
+def test_url_query_filter_matches_the_split_reading(
+    base: str, query: str, extra: str, fragment: str
+) -> None:
+    url = base + ("?" + query if query else "") + extra + fragment
+    for gen in [*URL_GENS, GeneralizeUrl(frozenset({"", "a"}))]:
+        assert gen.generalize_text(url) == _split_reading(gen, url), url
 
 
 secret = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!$%*", min_size=8, max_size=20)
