@@ -16,6 +16,7 @@ from setuptools.command.build_ext import build_ext
 
 COMPILED_MODULES = [
     "filters/walker.py",
+    "filters/plan.py",
     "filters/selectors.py",
     "filters/sweep.py",
     "filters/detectors/scanner.py",

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from filters.detectors.base import BufferKind
 from filters.outcome import LimitExceeded, Outcome, PayloadError
@@ -89,6 +90,7 @@ class EventPath:
         return [(path, node) for path, node in nodes if isinstance(node, list)]
 
 
+@mypyc_attr(native_class=False)  # reload tests hold plans by weak reference
 class Plan:
     """An immutable, ready-to-run policy. Create with :func:`filters.compile.compile_policy`."""
 

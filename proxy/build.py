@@ -21,6 +21,7 @@ from typing import Final, Literal
 
 COMPILED_MODULES: Final = (
     "filters.walker",
+    "filters.plan",
     "filters.selectors",
     "filters.sweep",
     "filters.detectors.scanner",

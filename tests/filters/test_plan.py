@@ -965,15 +965,15 @@ def test_sweep_checks_its_splice_without_parsing_it(monkeypatch):
     assert result.value == {"a": "[email]", "n": "[card]"}
 
 
-def test_sweep_fails_closed_when_a_splice_breaks_the_json(monkeypatch):
+def test_sweep_fails_closed_when_a_splice_breaks_the_json():
+    # Fault injection (a splice bug): the email replacement goes into the JSON unescaped.
+    # The compiled plan calls the scanner directly, so its state is broken, not a method.
     sweeper = plan(rule("sweep", "redact"))
-    broken = Scanner.redact_json
-
-    def breaking(self, buffer):
-        scrubbed, counts, keys = broken(self, buffer)
-        return scrubbed.replace(b"[email]", b'[email"]'), counts, keys
-
-    monkeypatch.setattr(Scanner, "redact_json", breaking)
+    scanner = sweeper._sweep.scanner
+    email = scanner._names.index("email")
+    scanner._json_unquoted = tuple(
+        b'[email"]' if index == email else text for index, text in enumerate(scanner._json_unquoted)
+    )
     with pytest.raises(PayloadError, match="invalid JSON"):
         sweeper.scrub({"a": "a@b.co"})
 
