@@ -74,6 +74,9 @@ class FieldWalker:
             for number, rule in enumerate(self._rules)
             if rule.kind is FieldKind.TRANSFORM and not rule.types and rule.transform is not None
         }
+        self._single_of_state: list[tuple[str, Any, bool] | None] = []
+        """:attr:`_single_transforms` by automaton state, filled as the walk meets states
+        (the automaton only ever adds states): a list index instead of hashing a tuple."""
         self._late = frozenset(
             number for number, rule in enumerate(self._rules) if rule.kind is FieldKind.LATE
         )
@@ -169,7 +172,7 @@ class FieldWalker:
         memo: dict[str | int, int] = row[0]
         exact_only: bool = row[3]
         passive: set[str | int] = row[4]
-        single_transforms = self._single_transforms
+        single_of_state = self._single_of_state
         rule_hits: dict[str, int] = outcome.rule_hits
         for node in nodes:
             if type(node) is list:
@@ -201,7 +204,13 @@ class FieldWalker:
                 target_row = rows[target]
                 accepts: tuple[int, ...] = target_row[1]
                 if accepts:
-                    single = single_transforms.get(accepts) if not is_container else None
+                    single = None
+                    if not is_container:
+                        single = (
+                            single_of_state[target]
+                            if target < len(single_of_state)
+                            else self._single_of(target)
+                        )
                     if single is not None:
                         transform = single[1]
                         scrubbed = transform(value) if single[2] else transform(value, outcome)
@@ -228,6 +237,15 @@ class FieldWalker:
                         path.pop()
             if removed:
                 _delete(node, removed, deferred, first_deferred)
+
+    def _single_of(self, state: int) -> tuple[str, Any, bool] | None:
+        """The plain transform that accepting ``state`` applies, if any (see
+        :attr:`_single_of_state`, extended here up to ``state``)."""
+        rows = self._automaton.rows
+        singles = self._single_of_state
+        while len(singles) <= state:
+            singles.append(self._single_transforms.get(rows[len(singles)][1]))
+        return singles[state]
 
     def _walk_list(
         self,

@@ -157,6 +157,21 @@ def test_an_unchanged_value_is_not_a_hit_but_a_changed_type_is() -> None:
     assert outcome.changes == [("int", "n")]
 
 
+def test_states_first_met_by_a_later_document_get_their_own_rules() -> None:
+    # The walker remembers per automaton state the one plain transform it applies; the
+    # states a later document leads to (deeper, or accepting two rules) are new to it.
+    field_walker = walker(
+        (transform("a", suffix("-a")), ["**.a"]),
+        (transform("b", suffix("-b")), ["x.**.b", "**.ab"]),
+        (transform("ab", suffix("-ab")), ["**.ab"]),
+    )
+    first, _ = walk(field_walker, {"a": "1"})
+    second, outcome = walk(field_walker, {"x": {"y": {"b": "2", "a": "3"}}, "ab": "4"})
+    assert first == {"a": "1-a"}
+    assert second == {"x": {"y": {"b": "2-b", "a": "3-a"}}, "ab": "4-b-ab"}
+    assert outcome.rule_hits == {"a": 1, "b": 2, "ab": 1}
+
+
 def test_transforms_leave_containers_alone() -> None:
     result, outcome = walk(walker((transform("t", suffix("!")), ["a"])), {"a": {"b": "x"}})
     assert result == {"a": {"b": "x"}}
