@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import orjson
@@ -63,6 +64,44 @@ def test_ipv4_json(redact_json, text, expected):
 def test_ipv4_negatives(redact_text, redact_json, text):
     assert redact_text(text, "ipv4") == text
     assert redact_json([text], "ipv4") == [text]
+
+
+def _is_personal_ipv4(text: str) -> bool:
+    """The textbook reading of what the ipv4 detector replaces: four octets of at most
+    255 written without leading zeros, not unspecified, loopback, broadcast or a network
+    address ending in ``.0``."""
+    if any(len(octet) > 1 and octet[0] == "0" for octet in text.split(".")):
+        return False
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return not (
+        address.is_loopback or address == ipaddress.IPv4Address("255.255.255.255")
+    ) and not text.endswith(".0")
+
+
+_OCTET_TEXT = st.one_of(
+    st.integers(0, 255).map(str),
+    st.sampled_from(["0", "00", "000", "01", "010", "099", "256", "999"]),
+)
+
+
+@settings(max_examples=400)
+@given(
+    octets=st.lists(_OCTET_TEXT, min_size=4, max_size=4),
+    after=st.sampled_from(["", " ", ",", ":80", "/x"]),
+)
+def test_ipv4_matches_the_textbook_reading(scanners, backend, octets, after):
+    # The candidate pattern leaves out last octets no valid address has (a lone "0"):
+    # whatever it leaves out, the validator must have rejected.
+    text = ".".join(octets)
+    expected = ("[ip]" if _is_personal_ipv4(text) else text) + after
+    scanner = scanners.get(("ipv4",), backend)
+    written, _ = scanner.redact(f"at {text}{after}".encode(), BufferKind.TEXT)
+    assert written.decode() == "at " + expected
+    swept, _, _ = scanner.redact_json(orjson.dumps([f"at {text}{after}"]))
+    assert orjson.loads(swept) == ["at " + expected]
 
 
 IPV6_CASES = [
