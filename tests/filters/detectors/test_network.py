@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -11,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from filters.actions.generalize import GeneralizeIp
-from filters.detectors.base import BufferKind
-from filters.detectors.network import sensitive_query_params
+from filters.detectors.base import BufferKind, Detector
+from filters.detectors.context import framed
+from filters.detectors.network import IPV6_PATTERNS, ipv6, ipv6_address, sensitive_query_params
 from filters.detectors.scanner import Scanner
 
 IPV4_CASES = [
@@ -204,6 +206,73 @@ def test_mac_json(redact_json, text, expected):
 def test_mac_negatives(redact_text, redact_json, text):
     assert redact_text(text, "mac") == text
     assert redact_json([text], "mac") == [text]
+
+
+# The full-form pattern the seed replaced, as the reference for what the detector must
+# find: the candidate is the whole address, and what follows it cannot continue one.
+_H16 = rb"[0-9a-f]{1,4}"
+_FULL_FORM_REFERENCE = framed(
+    _H16 + rb"(?::" + _H16 + rb"){5}(?::" + _H16 + rb":" + _H16
+    + rb"|:[0-9]{1,3}(?:\.[0-9]{1,3}){3})(?:%[0-9a-z_-]{1,32})?",
+    trail=rb"[^0-9a-z:%]",
+)  # fmt: skip
+
+
+def _is_personal_v6(address: ipaddress.IPv6Address) -> bool:
+    mapped = address.ipv4_mapped
+    if mapped is not None:
+        return not (mapped.is_loopback or mapped.is_unspecified or str(mapped).endswith(".0"))
+    return not (address.is_unspecified or address.is_loopback)
+
+
+def _reference_validate(buffer: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    if b"::" in buffer[start:end]:  # the compressed pattern's candidates: as before
+        return ipv6().validate(buffer, start, end)
+    address = ipv6_address(buffer, start, end)
+    return [(start, end)] if address is not None and _is_personal_v6(address) else []
+
+
+_REFERENCE_IPV6 = Detector(
+    name="ipv6",
+    patterns=(IPV6_PATTERNS[0], _FULL_FORM_REFERENCE),
+    validate=_reference_validate,
+    replacement="[ip]",
+    caseless=True,
+)
+
+
+@functools.cache
+def _reference_scanner(backend: str) -> Scanner:
+    return Scanner([_REFERENCE_IPV6], backend=backend)  # type: ignore[arg-type]
+
+
+_GROUP = st.text(alphabet="0123456789abcdefABCDEF", min_size=1, max_size=5)
+_ADDRESSISH = st.one_of(
+    st.ip_addresses(v=6).map(lambda address: address.exploded),
+    st.ip_addresses(v=6).map(str),
+    st.lists(_GROUP, min_size=5, max_size=10).map(":".join),
+    st.tuples(st.lists(_GROUP, min_size=6, max_size=7).map(":".join), st.ip_addresses(v=4)).map(
+        lambda parts: f"{parts[0]}:{parts[1]}"
+    ),
+)
+# Escapes in the text (a backslash and a letter), ones JSON writes (a newline, a control
+# character) and a percent escape may end right before a group.
+_AROUND = st.sampled_from(
+    ["", " ", ":", ".", "x", "T", "G", "1", "f", "%eth0", "%", "%3A", "/", "-", "_", "@", "é",
+     "\\n", "\\u00e9", "\n", "\x01"]
+)  # fmt: skip
+
+
+@settings(max_examples=600)
+@given(
+    pieces=st.lists(st.tuples(_AROUND, _ADDRESSISH, _AROUND), min_size=1, max_size=3),
+)
+def test_ipv6_finds_what_the_full_form_pattern_found(scanners, backend, pieces):
+    text = "".join(before + address + after for before, address, after in pieces)
+    reference = _reference_scanner(backend)
+    scanner = scanners.get(("ipv6",), backend)
+    for buffer, kind in ((text.encode(), BufferKind.TEXT), (orjson.dumps(text), BufferKind.JSON)):
+        assert scanner.find(buffer, kind) == reference.find(buffer, kind)
 
 
 USERINFO_CASES = [
