@@ -136,9 +136,9 @@ IPV6_PATTERNS: Final = (
     # Full form: the candidate is only a seed, the first group and its colon (framed by
     # the byte before the group and a hex digit), and the validator reads the address
     # from there (_FULL_FORM). Written out, the full form has no literal hyperscan can
-    # anchor on but the colon, which every JSON member has: a quarter of the scan of a
-    # 120 KB batch. The first group may also follow the letter or hex digits of an
-    # escape (\\n2001:..., \\u00e92001:...) or a percent escape (%3A2001:...).
+    # anchor on but the colon, which every JSON member has: a fifth to a quarter of
+    # the scan of a 120 KB batch. The first group may also follow the letter or hex
+    # digits of an escape (\\n2001:..., \\u00e92001:...) or a percent escape (%3A2001:...).
     framed(rb"[0-9a-f]{1,4}:", lead=rb"[^0-9a-z:.]", trail=_HEX_DIGIT),
     framed(rb"[0-9a-z][0-9a-f]{1,4}:", lead=rb"\\", trail=_HEX_DIGIT),
     framed(rb"u[0-9a-f]{4}[0-9a-f]{1,4}:", lead=rb"\\", trail=_HEX_DIGIT),
