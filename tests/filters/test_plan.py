@@ -1307,6 +1307,43 @@ def test_max_depth_applies_to_the_whole_document(rules):
         plan(*rules, limits=EngineLimits(max_depth=3)).scrub({"b": nested(10)})
 
 
+def _nesting(value: Any) -> int:
+    """Levels of containers: 0 for a scalar, 1 for a flat array or object."""
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    return 0
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-9, 9) | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=24,
+)
+
+
+@settings(max_examples=300)
+@given(document=_JSON_VALUES, max_depth=st.integers(1, 6))
+def test_max_depth_without_a_deep_selector_is_the_nesting(document, max_depth):
+    # No selector starts with "**", so the walk does not visit every container: the
+    # depth is checked by a pass of its own, which must agree with the nesting exactly.
+    limited = plan(rule("rm", "remove", "zz"), limits=EngineLimits(max_depth=max_depth))
+    if _nesting(document) > max_depth:
+        with pytest.raises(LimitExceeded):
+            limited.scrub(copy.deepcopy(document))
+    else:
+        assert limited.scrub(copy.deepcopy(document)).value == _without_zz(document)
+
+
+def _without_zz(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {key: value for key, value in document.items() if key != "zz"}
+    return document
+
+
 @pytest.mark.parametrize(("count", "raises"), [(10, False), (11, True)])
 def test_max_values(count, raises):
     limited = plan(rule("rm", "remove", "x"), limits=EngineLimits(max_values=10))
