@@ -181,13 +181,11 @@ def _is_network_prefix(token: bytes) -> bool:
 def _full_form(buffer: bytes, colon: int) -> tuple[int, int]:
     """The full-form address whose first colon is ``colon`` (a seed's), as ``(start,
     end)``, or ``(0, 0)``. The first group is the (up to four) hex digits before the
-    colon; the byte before it must not join the address to a word or to more address
-    (``1:2`` in ``10.0.0.1:2``, ``a::1:2``), unless it ends an escape."""
+    colon; whether the byte before it joins the address to a word is
+    :func:`ipv6_address`'s to judge, as for every candidate."""
     start = colon - 1
     while start > colon - 4 and buffer[start - 1] in HEX:
         start -= 1
-    if continues_before(buffer, start, _BEFORE_IPV6):
-        return 0, 0
     found = _FULL_FORM.match(buffer, start)
     return (0, 0) if found is None else (start, found.end())
 
