@@ -154,7 +154,8 @@ OPEN_TUNNELS = Gauge(
 )
 IN_FLIGHT = Gauge(
     "scrubgate_in_flight_requests",
-    "Requests being handled right now.",
+    "Requests being handled right now (with several workers: the sum of each worker's "
+    "count, sampled every second).",
     registry=REGISTRY,
     # Summed over the live workers; a dead worker's requests are no longer in flight.
     multiprocess_mode="livesum",
@@ -329,4 +330,7 @@ def labelled(metric: MetricWrapperBase, *values: str) -> Any:
 
 
 def status_class(status: int) -> str:
-    return f"{status // 100}xx"
+    return _STATUS_CLASSES[status // 100] if 0 <= status < 1000 else f"{status // 100}xx"
+
+
+_STATUS_CLASSES = tuple(f"{digit}xx" for digit in range(10))

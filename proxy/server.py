@@ -71,7 +71,6 @@ class ProxyHandler:
         if self._admission.saturated(snapshot.settings.limits):
             return _overloaded(route, "in_flight")
         started = time.perf_counter()
-        metrics.IN_FLIGHT.inc()
         self._admission.in_flight += 1
         record = _Exchange()
         token = _EXCHANGE.set(record)
@@ -84,7 +83,6 @@ class ProxyHandler:
             elapsed = time.perf_counter() - started
             _EXCHANGE.reset(token)
             self._admission.in_flight -= 1
-            metrics.IN_FLIGHT.dec()
             metrics.labelled(metrics.REQUEST_SECONDS, route.name).observe(elapsed)
             if access_enabled():
                 access(
@@ -119,7 +117,7 @@ class ProxyHandler:
                 403, error="blocked by policy", route=route.name, category=route.category
             )
         if route.mode == "forward":
-            return await self._forward(request, route, limits, path, query)
+            return await self._forward(request, route, limits, path, query, declared)
         with self._admission.reservation(limits) as reservation:
             return await self._scrub(request, snapshot, route, path, query, reservation)
 
@@ -186,21 +184,26 @@ class ProxyHandler:
         return response
 
     async def _forward(
-        self, request: web.Request, route: Route, limits: Limits, path: str, query: str
+        self,
+        request: web.Request,
+        route: Route,
+        limits: Limits,
+        path: str,
+        query: str,
+        length: int | None,
     ) -> web.StreamResponse:
         """Send the client's request upstream unchanged (forward mode). A chunked body
         is read first (bounded like a scrubbed one) and sent with its length, so the
         upstream never sees a body cut off at the size limit; so is a body of up to
         ``_BUFFERED_FORWARD_BYTES``: one write upstream costs less CPU than relaying it
         chunk by chunk, and telemetry bodies are that small. Larger ones are streamed."""
-        length = request.content_length
         if request.body_exists and (length is None or length <= _BUFFERED_FORWARD_BYTES):
             with self._admission.reservation(limits) as reservation:
                 body = await self._read_whole_body(request, route, limits, reservation)
                 if isinstance(body, web.Response):
                     return body
                 return await self._forward_body(request, route, limits, path, query, body)
-        return await self._forward_body(request, route, limits, path, query, None)
+        return await self._forward_body(request, route, limits, path, query, None, length)
 
     async def _read_whole_body(
         self, request: web.Request, route: Route, limits: Limits, reservation: Reservation
@@ -235,12 +238,15 @@ class ProxyHandler:
         path: str,
         query: str,
         body: bytes | None,
+        declared: int | None = None,
     ) -> web.StreamResponse:
+        """Send ``body`` upstream, or when it is ``None`` stream the request's own body
+        (``declared`` bytes long, or chunked when ``None``)."""
         if body is not None:
             length: int | None = len(body)
             payload: bytes | aiohttp.StreamReader | None = body
         else:
-            length = request.content_length if request.body_exists else None
+            length = declared if request.body_exists else None
             payload = request.content if request.body_exists else None
         headers = request_headers(route, request.headers, length)
         url = upstream_url(route, path, query)
@@ -448,9 +454,10 @@ def _count_outcome(route: Route, outcome: Outcome) -> None:
 async def _read_body(request: web.Request, limit: int, reservation: Reservation) -> bytes:
     chunks: list[bytes] = []
     total = 0
+    declared = request.content_length
     async for chunk in request.content.iter_any():
         total += len(chunk)
-        _hold(request, total, limit, reservation)
+        _hold(total, declared, limit, reservation)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -458,15 +465,16 @@ async def _read_body(request: web.Request, limit: int, reservation: Reservation)
 def _buffered_body(request: web.Request, limit: int, reservation: Reservation) -> bytes:
     """The body of a request whose body has all arrived (``request.content.is_eof()``)."""
     body = request.content.read_nowait()
-    _hold(request, len(body), limit, reservation)
+    _hold(len(body), None, limit, reservation)
     return body
 
 
-def _hold(request: web.Request, total: int, limit: int, reservation: Reservation) -> None:
-    """Account for ``total`` bytes of body read so far (at least the declared length)."""
+def _hold(total: int, declared: int | None, limit: int, reservation: Reservation) -> None:
+    """Account for ``total`` bytes of body read so far, holding at least the ``declared``
+    length (Content-Length) from the first chunk on."""
     if total > limit:
         raise LimitExceeded("http", "max_body_bytes", "request body too large")
-    if not reservation.grow(max(total, request.content_length or 0)):
+    if not reservation.grow(total if declared is None or total > declared else declared):
         raise BufferFull
 
 
@@ -590,6 +598,7 @@ class ScrubgateServer:
         self._admin_runner: web.BaseRunner | None = None
         self._tls: dict[str, ssl.SSLContext] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._in_flight_sampler: asyncio.Task[None] | None = None
         holder.on_swap(self._reload_certificates)
         holder.on_swap(_freeze_long_lived_objects)
         settings = holder.current.settings
@@ -639,9 +648,25 @@ class ScrubgateServer:
             self._admin_runner = await self._serve(
                 ProcessAdmin(self.holder, self.ready).app(), "admin", admin.host, admin.port, None
             )
+        self._report_in_flight()
         _freeze_long_lived_objects()
         gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
         self.ready.set()
+
+    def _report_in_flight(self) -> None:
+        """Export the admission's count of requests in flight. It is read when /metrics is
+        scraped, or with several workers written every second (the supervisor merges the
+        workers' files), instead of moving the gauge twice in every request: that cost
+        ~3 us of a forwarded request's ~200 us of CPU under load."""
+        if self.supervised:
+            self._in_flight_sampler = asyncio.create_task(self._sample_in_flight())
+        else:
+            metrics.IN_FLIGHT.set_function(lambda: self._admission.in_flight)
+
+    async def _sample_in_flight(self) -> None:
+        while True:
+            metrics.IN_FLIGHT.set(self._admission.in_flight)
+            await asyncio.sleep(_IN_FLIGHT_SAMPLE_SECONDS)
 
     async def _serve(
         self,
@@ -693,6 +718,9 @@ class ScrubgateServer:
         if self._watcher is not None:
             self._watcher.cancel()
         await asyncio.gather(*(runner.cleanup() for runner in self._proxy_runners))
+        if self._in_flight_sampler is not None:
+            self._in_flight_sampler.cancel()
+            metrics.IN_FLIGHT.set(self._admission.in_flight)
         if self.spooler is not None:
             await self.spooler.stop()
         await self._forwarder.close()
@@ -738,6 +766,9 @@ class ScrubgateServer:
     def _reload_from_signal(self) -> None:
         log_reload(log, self.holder.reload(), "SIGHUP")
 
+
+_IN_FLIGHT_SAMPLE_SECONDS: Final = 1.0
+"""How often a worker (of several) writes its count of requests in flight."""
 
 _YOUNG_GENERATION_THRESHOLD: Final = 5_000
 """Container objects allocated (net of those freed) between two collections of the

@@ -170,6 +170,19 @@ async def test_user_agent_per_route(proxy: str, vendor, prefix: str, expected: s
     assert user_agents == ([] if expected is None else [expected])
 
 
+@pytest.mark.parametrize("prefix", ["/scrub", "/fwd"], ids=["scrub-mode", "forward-mode"])
+async def test_nothing_is_added_to_a_request_that_sends_only_what_it_must(
+    proxy: str, vendor, prefix: str
+) -> None:
+    """No Accept, Accept-Encoding, User-Agent or Content-Type of the proxy's own: the
+    vendor learns nothing the client did not send."""
+    response = await raw_request(proxy, prefix + "/v1/track", [("Host", "x")])
+    assert response.status == 200
+    (arrival,) = vendor.arrivals
+    assert sorted(name.lower() for name, _ in arrival.header_list) == ["content-length", "host"]
+    assert orjson.loads(arrival.body)["plan"] == "pro"
+
+
 async def test_keep_only_forwards_nothing_else(proxy: str, vendor) -> None:
     sent = [("Host", "x"), ("User-Agent", "sentry.python/2.75.0"), *KEPT_HEADERS, ("X-Debug", "1")]
     response = await raw_request(proxy, "/keep-only/v1/track", sent)

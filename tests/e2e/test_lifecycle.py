@@ -54,8 +54,10 @@ async def test_requests_beyond_the_in_flight_limit_get_503_with_retry_after(star
         slow = [asyncio.create_task(post()) for _ in range(2)]
         while len(upstream.arrivals) < 2:
             await asyncio.sleep(0.01)
+        assert sample("scrubgate_in_flight_requests") == 2
         assert await post() == (503, "1")
         assert [await task for task in slow] == [(200, None), (200, None)]
+        assert sample("scrubgate_in_flight_requests") == 0
         assert await post() == (200, None)
     assert (
         sample("scrubgate_overload_rejections_total", route="scrub", reason="in_flight")

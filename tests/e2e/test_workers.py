@@ -208,9 +208,28 @@ async def test_a_killed_worker_is_restarted_and_no_count_is_lost(scrubgate, upst
     assert total(samples, "scrubgate_worker_restarts_total", worker="1") == 1
     assert total(samples, "scrubgate_workers") == WORKERS
     assert total(samples, "scrubgate_requests_total", verdict="scrubbed") == 2 * REQUESTS
-    assert total(samples, "scrubgate_in_flight_requests") == 0
     assert len(upstream.arrivals) == 2 * REQUESTS
     assert scrubgate.stop() == 0
+
+
+async def test_requests_in_flight_are_counted_over_every_worker(scrubgate, upstream):
+    upstream.delay = 3.0
+    slow = asyncio.create_task(send_batch(scrubgate.base, count=6))
+    # Each worker writes its count every second: within two, all six show.
+    assert await in_flight_within(scrubgate.admin, 6, seconds=2.5)
+    assert await slow == [200] * 6
+    assert await in_flight_within(scrubgate.admin, 0, seconds=2.5)
+    assert scrubgate.stop() == 0
+
+
+async def in_flight_within(admin: str, expected: float, seconds: float) -> bool:
+    """Whether the merged in-flight gauge reads ``expected`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if total(await scrape(admin), "scrubgate_in_flight_requests") == expected:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 async def test_reload_reaches_every_worker_or_none(scrubgate, upstream):

@@ -1,6 +1,8 @@
 """proxy/routing.py: only configured routes match; no path trick reaches anything else."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.routing import RouteTable, normalize_path, upstream_url
 from proxy.settings import parse_settings
@@ -97,3 +99,33 @@ def test_upstream_url_keeps_base_path_and_query(table):
 def test_upstream_url_strips_prefix(table):
     route = table.match("other", "GET", "proxy", "/collect/pixel.gif")
     assert upstream_url(route, "/collect/pixel.gif", "") == "http://127.0.0.1:9004/pixel.gif"
+
+
+REQUESTS = st.tuples(
+    st.sampled_from(["main", "other"]),
+    st.sampled_from(["GET", "POST", "post"]),
+    st.one_of(st.none(), st.sampled_from(["proxy", "TELEMETRY.example.com:1", "[::1]:8"])),
+    st.lists(
+        st.sampled_from(["/", "feedback", "api", "42", "envelope", "collect", "..", "%2e", "x"]),
+        max_size=5,
+    ).map("".join),
+)
+
+
+@settings(max_examples=300)
+@given(requests=st.lists(REQUESTS, min_size=1, max_size=20))
+def test_a_remembered_match_is_the_match_itself(requests):
+    """Asked again and again, in any order, the table answers what matching afresh does."""
+    routes = parse_settings(SETTINGS, "test.yaml", {}).routes
+    table = RouteTable(routes)
+    for request in requests + requests:
+        assert table.match(*request) is table._first_match(*request)
+
+
+def test_distinct_requests_never_grow_the_table_past_its_bound(table):
+    for n in range(10_000):
+        assert table.match("main", "POST", "proxy", f"/feedback/{n}").name == "feedback"
+    assert len(table._matched) <= 4096
+    long_path = "/feedback/" + "x" * 300
+    assert table.match("main", "POST", "proxy", long_path).name == "feedback"
+    assert ("main", "POST", "proxy", long_path) not in table._matched

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiohttp.test_utils import make_mocked_request
 
 from filters.outcome import LimitExceeded, Outcome
 from proxy import metrics
@@ -65,20 +64,31 @@ def sample(name: str, **labels: str) -> float:
 
 
 def test_hold_refuses_a_body_over_the_size_limit() -> None:
-    request = make_mocked_request("POST", "/", headers={"Content-Length": "10"})
     with Reservation(Admission(), 1000) as reservation, pytest.raises(LimitExceeded):
-        _hold(request, 11, 10, reservation)
+        _hold(11, 10, 10, reservation)
 
 
 def test_hold_reserves_the_declared_length_at_once_and_refuses_past_the_buffer() -> None:
     admission = Admission()
-    request = make_mocked_request("POST", "/", headers={"Content-Length": "600"})
     with Reservation(admission, 1000) as first:
-        _hold(request, 100, 10_000, first)
+        _hold(100, 600, 10_000, first)
         assert admission.buffered == 600  # the declared length, not the bytes so far
         with Reservation(admission, 1000) as second, pytest.raises(BufferFull):
-            _hold(request, 100, 10_000, second)
+            _hold(100, 600, 10_000, second)
         assert admission.buffered == 600
+    assert admission.buffered == 0
+
+
+def test_hold_without_a_declared_length_holds_what_has_arrived() -> None:
+    admission = Admission()
+    with Reservation(admission, 1000) as reservation:
+        _hold(100, None, 10_000, reservation)
+        assert admission.buffered == 100
+        _hold(700, None, 10_000, reservation)
+        assert admission.buffered == 700
+        with pytest.raises(BufferFull):
+            _hold(1001, None, 10_000, reservation)
+        assert admission.buffered == 700
     assert admission.buffered == 0
 
 
