@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from filters.outcome import LimitExceeded, Outcome, PayloadError, Verdict
 
@@ -55,6 +57,18 @@ def test_merge_adds_counts_and_events():
     assert total.detector_hits == Counter(email=3, ipv4=3)
     assert (total.events_in, total.events_out) == (5, 3)
     assert total.changes is None
+
+
+COUNTS = st.dictionaries(st.sampled_from(["a", "b", "email", "ipv4"]), st.integers(1, 50))
+
+
+@given(outcomes=st.lists(st.tuples(COUNTS, COUNTS), max_size=6))
+def test_merging_adds_up_every_count(outcomes):
+    total = Outcome()
+    for rules, detectors in outcomes:
+        total.merge(Outcome(rule_hits=Counter(rules), detector_hits=Counter(detectors)))
+    assert total.rule_hits == sum((Counter(rules) for rules, _ in outcomes), Counter())
+    assert total.detector_hits == sum((Counter(found) for _, found in outcomes), Counter())
 
 
 def test_merge_of_an_all_dropped_document_into_a_kept_one():
