@@ -82,6 +82,20 @@ def test_example_feedback_route_runs_every_builtin_detector_over_every_string():
     assert set(plan._sweep.rule_of_detector) >= set(BUILTIN_NAMES)
 
 
+@pytest.mark.parametrize("field", ["url", "image_url", "avatarUrl", "CALLBACK_URL", "redirect_uri"])
+@pytest.mark.parametrize("route", ["analytics", "feedback"])
+def test_example_policies_keep_only_allowlisted_parameters_in_every_url_field(route, field):
+    """Parameters no detector knows (a Google signature, a user name, an OAuth state) leave
+    no URL-named field; the allowlisted ones stay in the analytics policy."""
+    plan = load_settings(EXAMPLE, environ=KEY).route(route).plan
+    url = "https://cdn.example.com/img/a.jpg?w=640&user=jane7&X-Goog-Signature=c0ffee42&state=q9z"
+    document = {"properties": {field: url + "&utm_source=news#frag"}, "urls": ["kept as is"]}
+    scrubbed = plan.scrub(document, None).value
+    kept = "?utm_source=news" if route == "analytics" else ""
+    assert scrubbed["properties"][field] == "https://cdn.example.com/img/a.jpg" + kept
+    assert scrubbed["urls"] == ["kept as is"]
+
+
 def test_environment_interpolation_with_defaults(tmp_path):
     text = (
         (FIXTURES / "minimal.yaml")
