@@ -190,20 +190,20 @@ class ProxyHandler:
         limits: Limits,
         path: str,
         query: str,
-        length: int | None,
+        declared: int | None,
     ) -> web.StreamResponse:
         """Send the client's request upstream unchanged (forward mode). A chunked body
         is read first (bounded like a scrubbed one) and sent with its length, so the
         upstream never sees a body cut off at the size limit; so is a body of up to
         ``_BUFFERED_FORWARD_BYTES``: one write upstream costs less CPU than relaying it
         chunk by chunk, and telemetry bodies are that small. Larger ones are streamed."""
-        if request.body_exists and (length is None or length <= _BUFFERED_FORWARD_BYTES):
+        if request.body_exists and (declared is None or declared <= _BUFFERED_FORWARD_BYTES):
             with self._admission.reservation(limits) as reservation:
                 body = await self._read_whole_body(request, route, limits, reservation)
                 if isinstance(body, web.Response):
                     return body
                 return await self._forward_body(request, route, limits, path, query, body)
-        return await self._forward_body(request, route, limits, path, query, None, length)
+        return await self._forward_body(request, route, limits, path, query, None, declared)
 
     async def _read_whole_body(
         self, request: web.Request, route: Route, limits: Limits, reservation: Reservation
