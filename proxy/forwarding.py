@@ -107,7 +107,7 @@ class _AsChosen(aiohttp.ClientRequest):
         self._skip_auto_headers = _NEVER_ADDED
 
 
-_NEVER_ADDED = CIMultiDict[None]((name, None) for name in ("Content-Type",))
+_NEVER_ADDED = CIMultiDict[None]([("Content-Type", None)])
 
 
 class UpstreamUnavailable(Exception):

@@ -474,7 +474,7 @@ def _hold(total: int, declared: int | None, limit: int, reservation: Reservation
     length (Content-Length) from the first chunk on."""
     if total > limit:
         raise LimitExceeded("http", "max_body_bytes", "request body too large")
-    if not reservation.grow(total if declared is None or total > declared else declared):
+    if not reservation.grow(max(total, declared or 0)):
         raise BufferFull
 
 
